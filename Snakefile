@@ -1,0 +1,30 @@
+# TailedCore benchmark: noisy long-tailed unified anomaly detection, from data to the paper's tables.
+#   snakemake --cores 8 --resources gpu=1                                  the paper run (config/config.yaml)
+#   snakemake --cores 2 --configfile config/quickstart.yaml                offline quickstart (synthetic data)
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The paper config is the default; a --configfile replaces it instead of being merged into it.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, schema="workflow/schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/splits.smk"
+include: "rules/features.smk"
+include: "rules/methods.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    input:
+        all_tables(),
+    default_target: True

@@ -1,0 +1,66 @@
+# Helpers and wildcard constraints only; no rules here.
+import re
+from pathlib import Path
+
+# Light imports only: parsing the workflow must not import torch.
+from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
+from tailedcore.data import dataset_categories
+SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
+
+RESULTS = config["results"]
+RESOURCES = config["resources_dir"]
+DATASETS = config["datasets"]
+TAILS = config["splits"]["tails"]
+SEEDS = config["splits"]["seeds"]
+METHODS = config["methods"]["run"]
+BACKBONE = config["features"]["backbone"]
+
+def categories(dataset):
+    return dataset_categories(DATASETS[dataset])
+
+
+def datasets_where(predicate):
+    """A wildcard regex matching exactly the configured datasets for which predicate(block) holds."""
+    names = [name for name, block in DATASETS.items() if predicate(block)]
+    return "|".join(map(re.escape, names)) if names else "(?!)"
+
+
+SYNTHETIC = datasets_where(lambda b: b["kind"] == "synthetic")
+GIVEN_FOLDER = datasets_where(lambda b: b["kind"] != "synthetic" and "path" in b)
+FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
+
+
+def dataset_marker(dataset):
+    return f"{RESOURCES}/datasets/{dataset}.ready.json"
+
+
+def archive_path(dataset):
+    block = DATASETS[dataset]
+    return block.get("archive") or f"{RESOURCES}/downloads/{block['filename']}"
+
+
+def feature_files(wildcards):
+    folder = f"{RESULTS}/{wildcards.dataset}/features/{BACKBONE}"
+    return [f"{folder}/{c}.{part}" for c in categories(wildcards.dataset) for part in ("patches.npy", "global.npy", "ids.txt")]
+
+
+def method_options(method):
+    return dict(config["methods"].get(method, {}))
+
+
+def gpu_request():
+    return 0 if config["features"]["device"] == "cpu" else 1
+
+
+def all_tables():
+    return [f"{RESULTS}/tables/{dataset}_{metric}.{ext}" for dataset in DATASETS
+            for metric in ("image_auroc", "pixel_auroc") for ext in ("csv", "tex")]
+
+
+wildcard_constraints:
+    dataset="[a-z][a-z0-9_]*",
+    tail="pareto|step_k[0-9]+",
+    seed="[0-9]+",
+    method="[a-z][a-z0-9_]*",
+    category="[A-Za-z0-9_]+",
+    backbone="[a-z0-9_]+",

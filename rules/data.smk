@@ -1,0 +1,76 @@
+# Datasets: synthetic generation, download + verify + extract, given folders; then the dataset index.
+# Every dataset ends in a ready marker (resources/datasets/<name>.ready.json) that records its root.
+
+
+rule synthetic_dataset:
+    output:
+        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
+        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+    wildcard_constraints:
+        dataset=SYNTHETIC,
+    params:
+        block=lambda wc: DATASETS[wc.dataset],
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv"
+    script:
+        f"{SCRIPTS}/synthetic_dataset.py"
+
+
+rule given_folder:
+    output:
+        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+    wildcard_constraints:
+        dataset=GIVEN_FOLDER,
+    params:
+        path=lambda wc: DATASETS[wc.dataset]["path"],
+    log:
+        f"{RESULTS}/logs/given_folder/{{dataset}}.log",
+    script:
+        f"{SCRIPTS}/given_folder.py"
+
+
+rule download:
+    output:
+        archive=f"{RESOURCES}/downloads/{{filename}}",
+    params:
+        block=lambda wc: next(b for b in DATASETS.values() if b.get("filename") == wc.filename),
+    log:
+        f"{RESULTS}/logs/download/{{filename}}.log",
+    retries: 1
+    script:
+        f"{SCRIPTS}/download.py"
+
+
+rule extract:
+    input:
+        archive=lambda wc: archive_path(wc.dataset),
+    output:
+        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
+        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+    wildcard_constraints:
+        dataset=FROM_ARCHIVE,
+    params:
+        sha256=lambda wc: DATASETS[wc.dataset].get("sha256"),
+    log:
+        f"{RESULTS}/logs/extract/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv"
+    script:
+        f"{SCRIPTS}/extract.py"
+
+
+rule index:
+    input:
+        marker=lambda wc: dataset_marker(wc.dataset),
+    output:
+        index=f"{RESULTS}/{{dataset}}/index.csv",
+    params:
+        block=lambda wc: DATASETS[wc.dataset],
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/index/{{dataset}}.log",
+    script:
+        f"{SCRIPTS}/index.py"

@@ -1,0 +1,21 @@
+# Per-class image and pixel AUROC of one run, as tidy rows.
+
+
+rule evaluate:
+    input:
+        scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
+        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+        index=f"{RESULTS}/{{dataset}}/index.csv",
+    output:
+        metrics=f"{RESULTS}/{{dataset}}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
+    params:
+        features=config["features"],
+        evaluation=config["evaluation"],
+        protocol="no_overlap" if config["splits"]["exclude_injected_from_test"] else "overlap",
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+    script:
+        f"{SCRIPTS}/evaluate.py"

@@ -1,0 +1,23 @@
+# Feature cache: computed once per image, shared by every split, seed and method.
+
+
+rule features:
+    input:
+        index=f"{RESULTS}/{{dataset}}/index.csv",
+    output:
+        patches=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.patches.npy",
+        global_embeddings=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.global.npy",
+        ids=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.ids.txt",
+    params:
+        features=config["features"],
+        version=VERSION,
+    threads: config["features"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
+    log:
+        f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv"
+    script:
+        f"{SCRIPTS}/features.py"

@@ -1,0 +1,26 @@
+# Methods: fit on the unified training pool of a split, score every test image.
+# Output contract (ARCHITECTURE.md "Scores"): any rule that writes this npz joins evaluation and tables.
+
+
+rule fit_score:
+    input:
+        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+        features=feature_files,
+    output:
+        scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
+        report=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.json",
+    params:
+        options=lambda wc: method_options(wc.method),
+        model_seed=config["methods"]["seed"],
+        feature_folder=lambda wc: f"{RESULTS}/{wc.dataset}/features/{BACKBONE}",
+        categories=lambda wc: categories(wc.dataset),
+        version=VERSION,
+    threads: config["methods"]["threads"]
+    resources:
+        mem_mb=8000,
+    log:
+        f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+    script:
+        f"{SCRIPTS}/fit_score.py"

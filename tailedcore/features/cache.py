@@ -1,0 +1,146 @@
+"""Per-category feature cache: computed once per image, shared by every split, seed and method.
+
+Files for one ``(dataset, backbone, category)`` under ``results/{dataset}/features/{backbone}/``:
+``{category}.patches.npy`` (N, h, w, d) float16, ``{category}.global.npy`` (N, G) float32 and
+``{category}.ids.txt`` (N image ids, one per line, in row order).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data.images import load_image
+from .backbones import Backbone, load_backbone
+from .embed import aggregate_patches
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = None
+    resize: int = 256
+    crop: int = 224
+    pretrain_dim: int = 1024
+    target_dim: int = 1024
+    patch_size: int = 3
+    batch_size: int = 32
+    device: str = "cpu"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("features.device is 'cuda' but no CUDA device is visible; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+class FeatureExtractor:
+    """Normalised image batches -> (patch features (B, h, w, d), global embeddings (B, G))."""
+
+    def __init__(self, config: FeatureConfig, backbone: Backbone | None = None):
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.backbone = backbone or load_backbone(config.backbone, config.weights)
+        self.backbone.model.to(self.device)
+        self.mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+
+    @torch.no_grad()
+    def __call__(self, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """images_uint8: (B, H, W, 3) RGB uint8."""
+        batch = torch.from_numpy(np.ascontiguousarray(images_uint8)).to(self.device)
+        batch = (batch.permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
+        maps, global_embedding = self.backbone.forward(batch)
+        patches = aggregate_patches(maps, self.config.pretrain_dim, self.config.target_dim, self.config.patch_size)
+        return patches.cpu().numpy(), global_embedding.float().cpu().numpy()
+
+
+def cache_paths(folder: str | Path, category: str) -> dict[str, Path]:
+    folder = Path(folder)
+    return {"patches": folder / f"{category}.patches.npy", "global": folder / f"{category}.global.npy",
+            "ids": folder / f"{category}.ids.txt"}
+
+
+def extract_category(index: pd.DataFrame, category: str, config: FeatureConfig, folder: str | Path,
+                     extractor: FeatureExtractor | None = None, threads: int = 1) -> dict:
+    """Write the cache files of one category (every image of its index rows, train and test)."""
+    rows = index[index["category"] == category]
+    if rows.empty:
+        raise ValueError(f"category {category!r} has no rows in the index")
+    extractor = extractor or FeatureExtractor(config)
+    paths = cache_paths(folder, category)
+    paths["patches"].parent.mkdir(parents=True, exist_ok=True)
+    image_paths = rows["image_path"].tolist()
+    started = time.perf_counter()
+    patches_out = global_out = None
+    bs = config.batch_size
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        load = lambda p: load_image(p, config.resize, config.crop)  # noqa: E731
+        pending = pool.map(load, image_paths)
+        for start in range(0, len(image_paths), bs):
+            images = np.stack([next(pending) for _ in range(min(bs, len(image_paths) - start))])
+            patches, global_embedding = extractor(images)
+            if patches_out is None:
+                patches_out = np.lib.format.open_memmap(paths["patches"], mode="w+", dtype=np.float16,
+                                                        shape=(len(image_paths),) + patches.shape[1:])
+                global_out = np.zeros((len(image_paths), global_embedding.shape[1]), dtype=np.float32)
+            patches_out[start:start + len(images)] = patches.astype(np.float16)
+            global_out[start:start + len(images)] = global_embedding
+    patches_out.flush()
+    del patches_out
+    np.save(paths["global"], global_out)
+    paths["ids"].write_text("\n".join(rows["image_id"]) + "\n")
+    seconds = time.perf_counter() - started
+    log.info("%s: %d images in %.1f s (%.1f images/s)", category, len(image_paths), seconds, len(image_paths) / seconds)
+    return {"category": category, "images": len(image_paths), "seconds": seconds}
+
+
+class FeatureStore:
+    """Read access to the cached features of a dataset, by image id (patches memory-mapped)."""
+
+    def __init__(self, folder: str | Path, categories: list[str]):
+        self.patches, self.global_embeddings, self.rows = {}, {}, {}
+        for category in categories:
+            paths = cache_paths(folder, category)
+            self.patches[category] = np.load(paths["patches"], mmap_mode="r")
+            self.global_embeddings[category] = np.load(paths["global"])
+            ids = paths["ids"].read_text().split()
+            if len(ids) != len(self.patches[category]):
+                raise ValueError(f"{paths['ids']} lists {len(ids)} ids for {len(self.patches[category])} rows; "
+                                 "delete the category's feature files and rerun")
+            self.rows[category] = {image_id: row for row, image_id in enumerate(ids)}
+
+    def _gather(self, arrays: dict, image_ids: list[str], categories: list[str]) -> np.ndarray:
+        parts, order = [], []
+        frame = pd.DataFrame({"image_id": image_ids, "category": categories, "pos": range(len(image_ids))})
+        for category, part in frame.groupby("category", sort=False):
+            try:
+                rows = [self.rows[category][i] for i in part["image_id"]]
+            except KeyError as err:
+                raise KeyError(f"image {err.args[0]} has no cached features; the feature cache is stale: rerun "
+                               "the features rule") from err
+            sort = np.argsort(rows)  # monotone reads from the memory map
+            parts.append(np.asarray(arrays[category][np.asarray(rows)[sort]], dtype=np.float32))
+            order.append(part["pos"].to_numpy()[sort])
+        stacked, positions = np.concatenate(parts), np.concatenate(order)
+        out = np.empty_like(stacked)
+        out[positions] = stacked
+        return out
+
+    def patch_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:
+        """(n, h, w, d) float32 in the order of ``image_ids``."""
+        return self._gather(self.patches, image_ids, categories)
+
+    def global_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:
+        return self._gather(self.global_embeddings, image_ids, categories)

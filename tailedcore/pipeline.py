@@ -1,0 +1,141 @@
+"""One function per workflow stage: what a thin Snakemake script calls. Pure file-in, file-out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__
+from .data import dataset_categories
+from .data.index import build_mvtec_index, build_visa_index, read_index
+from .data.synthetic import SyntheticSpec, write_dataset
+from .features.cache import FeatureConfig, FeatureStore, extract_category
+from .methods.base import FeatureSet, build_method
+from .metrics import evaluate_run
+from .splits import SplitRules, generate_split, read_manifest, split_statistics
+from .tables import group_means, seed_summary, to_latex, wide_table
+
+log = logging.getLogger(__name__)
+METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
+
+
+def make_synthetic(block: dict, root: str | Path, marker: str | Path) -> None:
+    spec = SyntheticSpec(categories=tuple(dataset_categories(block)), **block.get("synthetic", {}))
+    summary = write_dataset(root, spec)
+    Path(marker).write_text(json.dumps({"root": str(Path(root).resolve()), "synthetic": summary["spec"]}, indent=2))
+
+
+def dataset_root(marker: str | Path) -> Path:
+    return Path(json.loads(Path(marker).read_text())["root"])
+
+
+def build_index(block: dict, marker: str | Path, output: str | Path) -> pd.DataFrame:
+    root = dataset_root(marker)
+    categories = dataset_categories(block)
+    builder = build_visa_index if block["kind"] == "visa" else build_mvtec_index
+    index = builder(root, categories)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    index.to_csv(output, index=False)
+    return index
+
+
+def make_split(index_path, tail: str, seed: int, noise_ratio: float, split_config: dict, manifest_path,
+               stats_path) -> pd.DataFrame:
+    rules = SplitRules(noise_ratio=noise_ratio, exclude_injected_from_test=split_config["exclude_injected_from_test"],
+                       **split_config["rules"])
+    index = read_index(index_path)
+    manifest = generate_split(index, tail, seed, rules)
+    Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
+    manifest.to_csv(manifest_path, index=False)
+    split_statistics(manifest, index).to_csv(stats_path, index=False)
+    return manifest
+
+
+def feature_config(features: dict) -> FeatureConfig:
+    """The config's features block without its scheduling keys (threads change no number)."""
+    return FeatureConfig(**{key: value for key, value in features.items() if key != "threads"})
+
+
+def extract_features(index_path, category: str, features: dict, folder, threads: int) -> dict:
+    torch.set_num_threads(max(1, threads))
+    return extract_category(read_index(index_path), category, feature_config(features), folder, threads=threads)
+
+
+def _feature_set(store: FeatureStore, rows: pd.DataFrame) -> FeatureSet:
+    ids, categories = rows["image_id"].tolist(), rows["category"].tolist()
+    return FeatureSet(ids, store.patch_features(ids, categories), store.global_features(ids, categories))
+
+
+def run_method(method: str, options: dict, seed: int, manifest_path, feature_folder, categories: list[str],
+               scores_path, report_path, threads: int) -> dict:
+    """Fit a method on the split's training pool (all categories together) and score every test image."""
+    torch.set_num_threads(max(1, threads))
+    generator = torch.Generator().manual_seed(seed)
+    model = build_method(method, options, generator)
+    manifest = read_manifest(manifest_path)
+    store = FeatureStore(feature_folder, categories)
+    train = _feature_set(store, manifest[manifest["subset"] == "train"])
+    report = model.fit(train)
+    del train
+    test_rows = manifest[manifest["subset"] == "test"]
+    image_scores, patch_scores = [], []
+    for category, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
+        scores = model.score(_feature_set(store, part))
+        image_scores.append(scores.image_scores)
+        patch_scores.append(scores.patch_scores)
+    Path(scores_path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(scores_path, image_ids=np.array(test_rows["image_id"].tolist()),
+             image_scores=np.concatenate(image_scores).astype(np.float32),
+             patch_scores=np.concatenate(patch_scores).astype(np.float32))
+    report.update({"method": method, "options": options, "model_seed": seed, "tailedcore_version": __version__,
+                   "torch": torch.__version__, "device": "cpu", "machine": platform.machine()})
+    Path(report_path).write_text(json.dumps(report, indent=2, default=str))
+    return report
+
+
+def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str,
+             output) -> pd.DataFrame:
+    with np.load(scores_path) as data:
+        scores = {key: data[key] for key in data.files}
+    metrics = evaluate_run(scores, read_manifest(manifest_path), read_index(index_path), run, features["resize"],
+                           features["crop"], evaluation["sigma"], evaluation["gt_rule"], protocol)
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    metrics.to_csv(output, index=False)
+    return metrics
+
+
+def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods: list[str], out_dir) -> list[Path]:
+    """Write, per metric, the seed-averaged wide table (CSV + LaTeX) and the per-seed group means (CSV)."""
+    metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
+    per_seed = group_means(metrics)
+    summary = seed_summary(per_seed)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for metric in ("image_auroc", "pixel_auroc"):
+        part = summary[summary["metric"] == metric]
+        table = wide_table(part, tails, methods)
+        stem = out_dir / f"{dataset}_{metric}"
+        table.round(2).to_csv(f"{stem}.csv")
+        n_seeds = int(part["n_seeds"].max()) if len(part) else 0
+        caption = (f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds; "
+                   "$C_t$: tail classes, $C_h$: head classes.")
+        Path(f"{stem}.tex").write_text(to_latex(table, caption, f"tab:{dataset}_{metric}"))
+        per_seed[per_seed["metric"] == metric].to_csv(f"{stem}_per_seed.csv", index=False)
+        written += [Path(f"{stem}.csv"), Path(f"{stem}.tex"), Path(f"{stem}_per_seed.csv")]
+    return written
+
+
+def mark_given_folder(path: str | Path, marker: str | Path) -> None:
+    """Record a dataset folder the user already has; it must exist (its layout is checked by the index)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} (the dataset's `path` in the config) does not exist")
+    Path(marker).parent.mkdir(parents=True, exist_ok=True)
+    Path(marker).write_text(json.dumps({"root": str(root.resolve()), "given": True}, indent=2))

@@ -1,0 +1,145 @@
+"""Noisy long-tailed split manifests: generator (spec §1.3), reader, statistics.
+
+A manifest is one CSV, ``results/{dataset}/splits/{tail}/seed{seed}.csv``, with one row per image that a
+run uses: ``image_id, category, subset (train|test), role, class_role (head|tail)``. Training rows have
+role ``clean`` or ``noise`` (a test defect image injected into the training pool); test rows have role
+``test``, or ``leaked`` for a test image that is also a noise image of the training pool.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MANIFEST_COLUMNS = ["image_id", "category", "subset", "role", "class_role"]
+STATS_COLUMNS = ["category", "class_role", "n_train_clean", "n_train_noise", "n_test", "n_test_anomalous",
+                 "n_test_leaked"]
+_STEP = re.compile(r"^step_k(\d+)$")
+
+
+@dataclass(frozen=True)
+class SplitRules:
+    """The generator's rules; the defaults are the paper's (spec §1.3)."""
+
+    noise_ratio: float = 0.1
+    step_tail_fraction: float = 0.6
+    pareto_alpha: float = 6.0
+    pareto_eps: float = 0.01
+    pareto_min_size: int = 5
+    tail_threshold: int = 20
+    exclude_injected_from_test: bool = False
+
+
+def pareto_profile(num_classes: int, alpha: float, eps: float) -> np.ndarray:
+    """Relative class sizes pi/pi_max of the discrete Pareto profile, in descending order."""
+    quantile = lambda u: (1.0 - u) ** (-1.0 / alpha)  # noqa: E731
+    cdf = lambda x: 1.0 - x ** (-alpha)  # noqa: E731
+    edges = np.linspace(quantile(eps), quantile(1.0 - eps), num_classes + 1)
+    mass = np.diff(cdf(edges))
+    return np.sort(mass / mass.max())[::-1]
+
+
+def tail_kind(tail: str) -> tuple[str, int | None]:
+    """'pareto' -> ('pareto', None); 'step_k4' -> ('step', 4)."""
+    if tail == "pareto":
+        return "pareto", None
+    match = _STEP.match(tail)
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"unknown tail type {tail!r}; use 'pareto' or 'step_k<K>' with K >= 1")
+    return "step", int(match.group(1))
+
+
+def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules) -> pd.DataFrame:
+    """Draw one noisy long-tailed split from a dataset index; deterministic in (index, tail, seed, rules)."""
+    kind, k_keep = tail_kind(tail)
+    rng = np.random.default_rng(seed)
+    categories = sorted(index["category"].unique())
+    train = index[index["split"] == "train"]
+    defects = index[(index["split"] == "test") & (index["label"] != "good")]
+    train_ids = {c: train.loc[train["category"] == c, "image_id"].to_numpy() for c in categories}
+    defect_ids = {c: defects.loc[defects["category"] == c, "image_id"].to_numpy() for c in categories}
+    n_orig = {c: len(train_ids[c]) for c in categories}
+
+    if kind == "step":
+        n_tail = round(rules.step_tail_fraction * len(categories))
+        tail_set = set(rng.choice(categories, size=n_tail, replace=False).tolist())
+        kept = {c: (min(k_keep, n_orig[c]) if c in tail_set else n_orig[c]) for c in categories}
+        noise = {c: 0 if c in tail_set else min(len(defect_ids[c]), round(rules.noise_ratio * n_orig[c]))
+                 for c in categories}
+    else:
+        profile = pareto_profile(len(categories), rules.pareto_alpha, rules.pareto_eps)
+        shares = dict(zip(categories, rng.permutation(profile)))
+        largest = max(categories, key=lambda c: shares[c])
+        kept = {}
+        for c in categories:
+            if c == largest:
+                kept[c] = n_orig[c]
+            else:
+                target = round(shares[c] * n_orig[largest])
+                kept[c] = max(min(rules.pareto_min_size, n_orig[c]), min(n_orig[c], target))
+        tail_set = {c for c in categories if kept[c] < rules.tail_threshold}
+        heads = [c for c in categories if c not in tail_set]
+        total = round(rules.noise_ratio * sum(kept.values()))
+        # one entry per kept head image; sampling T of them allocates noise in proportion to head size
+        pool = np.concatenate([[i] * kept[c] for i, c in enumerate(heads)]) if heads else np.zeros(0, int)
+        drawn = rng.choice(pool, size=min(total, len(pool)), replace=False) if len(pool) else pool
+        counts = np.bincount(drawn.astype(int), minlength=len(heads))
+        noise = {c: 0 for c in categories}
+        for i, c in enumerate(heads):
+            noise[c] = min(int(counts[i]), len(defect_ids[c]))
+
+    rows = []
+    for c in categories:
+        role = "tail" if c in tail_set else "head"
+        keep_ids = rng.permutation(train_ids[c])[: kept[c]] if kept[c] < n_orig[c] else train_ids[c]
+        noise_ids = rng.choice(defect_ids[c], size=noise[c], replace=False) if noise[c] else []
+        rows += [(i, c, "train", "clean", role) for i in sorted(keep_ids)]
+        rows += [(i, c, "train", "noise", role) for i in sorted(noise_ids)]
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    return add_test_rows(manifest, index, rules.exclude_injected_from_test)
+
+
+def add_test_rows(train_manifest: pd.DataFrame, index: pd.DataFrame, exclude_injected: bool) -> pd.DataFrame:
+    """Append the test set: the full original test split (the paper's protocol), injected images marked
+    ``leaked``, or, with ``exclude_injected``, without the injected images."""
+    noise_ids = set(train_manifest.loc[train_manifest["role"] == "noise", "image_id"])
+    class_role = train_manifest.groupby("category")["class_role"].first()
+    test = index[index["split"] == "test"]
+    rows = []
+    for image_id, category in zip(test["image_id"], test["category"]):
+        if image_id in noise_ids:
+            if exclude_injected:
+                continue
+            rows.append((image_id, category, "test", "leaked", class_role[category]))
+        else:
+            rows.append((image_id, category, "test", "test", class_role[category]))
+    test_manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    return pd.concat([train_manifest, test_manifest], ignore_index=True)
+
+
+def split_statistics(manifest: pd.DataFrame, index: pd.DataFrame) -> pd.DataFrame:
+    """Per category: class role, clean and noise training counts, test count, anomalies, leaked count."""
+    labels = index.set_index("image_id")["label"]
+    rows = []
+    for category, part in manifest.groupby("category", sort=True):
+        train, test = part[part["subset"] == "train"], part[part["subset"] == "test"]
+        rows.append({
+            "category": category,
+            "class_role": part["class_role"].iloc[0],
+            "n_train_clean": int((train["role"] == "clean").sum()),
+            "n_train_noise": int((train["role"] == "noise").sum()),
+            "n_test": len(test),
+            "n_test_anomalous": int((labels.loc[test["image_id"]] != "good").sum()),
+            "n_test_leaked": int((test["role"] == "leaked").sum()),
+        })
+    return pd.DataFrame(rows, columns=STATS_COLUMNS)
+
+
+def read_manifest(path) -> pd.DataFrame:
+    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(manifest.columns) != MANIFEST_COLUMNS:
+        raise ValueError(f"{path} is not a split manifest (columns {list(manifest.columns)}); regenerate it")
+    return manifest

@@ -1,0 +1,70 @@
+"""Aggregation of per-class metrics into the paper's table layout, and CSV / LaTeX rendering.
+
+Per spec §3.2: for one seed, C_t / C_h / all are unweighted means over tail, head and all classes; the
+table reports the mean (and std) of those per-seed means over the seeds. Values are in percent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+GROUPS = ("tail", "head", "all")
+GROUP_LABELS = {"tail": "$C_t$", "head": "$C_h$", "all": "all"}
+TAIL_LABELS = {"pareto": "Pareto", "step_k4": "Step (K=4)", "step_k1": "Step (K=1)"}
+
+
+def group_means(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, metric, method, tail, seed): the means over tail, head and all classes (in percent)."""
+    keys = ["dataset", "metric", "method", "tail", "seed"]
+    rows = []
+    for key, part in metrics.groupby(keys, sort=True):
+        for group in GROUPS:
+            chosen = part if group == "all" else part[part["class_role"] == group]
+            value = 100.0 * chosen["value"].mean() if len(chosen) else np.nan
+            rows.append(dict(zip(keys, key), group=group, value=value, n_classes=len(chosen)))
+    return pd.DataFrame(rows)
+
+
+def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over seeds of the per-seed group means."""
+    keys = ["dataset", "metric", "method", "tail", "group"]
+    summary = per_seed.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n_seeds="count").reset_index()
+    summary["std"] = summary["std"].fillna(0.0)
+    return summary
+
+
+def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str]) -> pd.DataFrame:
+    """Rows = methods, columns = '<tail>_<group>' in the given tail order, values = seed means."""
+    table = summary.pivot_table(index="method", columns=["tail", "group"], values="mean", sort=False)
+    columns = [(t, g) for t in tails for g in GROUPS if (t, g) in table.columns]
+    table = table.reindex(index=[m for m in methods if m in table.index], columns=columns)
+    table.columns = [f"{t}_{g}" for t, g in columns]
+    table.index.name = "method"
+    return table
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
+    """booktabs table with one column group per tail type; the best value of each column in bold."""
+    tails = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
+             r"\begin{tabular}{l" + "ccc" * len(tails) + "}", r"\toprule"]
+    lines.append("Method & " + " & ".join(rf"\multicolumn{{3}}{{c}}{{{TAIL_LABELS.get(t, t)}}}" for t in tails)
+                 + r" \\")
+    lines.append("".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(len(tails))))
+    lines.append(" & " + " & ".join(GROUP_LABELS[g] for _ in tails for g in GROUPS) + r" \\")
+    lines.append(r"\midrule")
+    best = table.max(axis=0)
+    for method, row in table.iterrows():
+        cells = []
+        for column in table.columns:
+            value = row[column]
+            if pd.isna(value):
+                cells.append("--")
+                continue
+            text = f"{value:.{decimals}f}"
+            cells.append(rf"\textbf{{{text}}}" if np.isclose(value, best[column]) else text)
+        name = str(method).replace("_", r"\_")
+        lines.append(f"{name} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"

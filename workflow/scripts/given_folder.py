@@ -1,0 +1,6 @@
+"""Point the workflow at a dataset folder the user already has (no download)."""
+from tailedcore.logs import to_rule_log
+from tailedcore.pipeline import mark_given_folder
+
+log = to_rule_log(snakemake)  # noqa: F821
+mark_given_folder(snakemake.params.path, snakemake.output.marker)  # noqa: F821
