@@ -18,7 +18,7 @@ rule tables:
     params:
         tails=TAILS,
         methods=METHODS,
-        out_dir=f"{RESULTS}/tables",
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
         version=VERSION,
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",

@@ -36,9 +36,9 @@ def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
 
 def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str]) -> pd.DataFrame:
     """Rows = methods, columns = '<tail>_<group>' in the given tail order, values = seed means."""
-    table = summary.pivot_table(index="method", columns=["tail", "group"], values="mean", sort=False)
-    columns = [(t, g) for t in tails for g in GROUPS if (t, g) in table.columns]
-    table = table.reindex(index=[m for m in methods if m in table.index], columns=columns)
+    table = summary.pivot_table(index="method", columns=["tail", "group"], values="mean", sort=False, dropna=False)
+    columns = [(t, g) for t in tails for g in GROUPS]  # a group without classes stays, as NaN ("--" in LaTeX)
+    table = table.reindex(index=[m for m in methods if m in table.index], columns=pd.MultiIndex.from_tuples(columns))
     table.columns = [f"{t}_{g}" for t, g in columns]
     table.index.name = "method"
     return table

@@ -294,23 +294,26 @@ _DEFECT_FUNCS = {"scratch": _scratch, "stain": _stain, "hole": _hole}
 
 
 def render(category: str, spec: SyntheticSpec, split: str, index: int, defect: str | None = None):
-    """Render one image; returns (uint8 image HxWx3, bool mask HxW or None for a normal image)."""
-    rng = np.random.default_rng([spec.seed, CATEGORIES.index(category), _SPLIT_CODES[split], index])
+    """Render one image; returns (uint8 image HxWx3, bool mask HxW or None for a normal image).
+
+    The defect-free rendering of the same ``(split, index)`` is identical outside the mask: the scene,
+    the gain and the sensor noise come from their own streams, the defect from a third.
+    """
+    stream = [spec.seed, CATEGORIES.index(category), _SPLIT_CODES[split], index]
     size = spec.image_size
-    img, fg, background = RENDERERS[category](rng, size)
-    gain = 1 + rng.normal(0, 0.02)
+    img, fg, background = RENDERERS[category](np.random.default_rng(stream + [0]), size)
     mask = None
     if defect is not None:
+        rng = np.random.default_rng(stream + [1])
         if defect == "missing":
             mask = _missing(rng, img, fg, size, spec.defect_strength, background)
         else:
             mask = _DEFECT_FUNCS[defect](rng, img, fg, size, spec.defect_strength)
         if not mask.any():
             raise RuntimeError(f"synthetic defect {defect} on {category}/{index} produced an empty mask")
-    img = img * gain + rng.normal(0, 0.012, img.shape)
+    sensor = np.random.default_rng(stream + [2])
+    img = img * (1 + sensor.normal(0, 0.02)) + sensor.normal(0, 0.012, img.shape)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8), mask
-
-
 
 
 def write_dataset(root: str | Path, spec: SyntheticSpec) -> dict:

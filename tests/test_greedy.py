@@ -1,0 +1,52 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from tailedcore.samplers.greedy import greedy_coreset, greedy_kcenter, random_projection
+
+
+def brute_force_greedy(points, num_select, start):
+    """Textbook greedy k-center in float64 with an explicit distance matrix."""
+    dist = np.sqrt(((points[:, None, :] - points[None, :, :]) ** 2).sum(-1))
+    selected = [start]
+    for _ in range(num_select - 1):
+        nxt = int(np.argmax(dist[:, selected].min(axis=1)))
+        selected.append(nxt)
+    return np.array(selected)
+
+
+@pytest.mark.parametrize("seed,num_points,dim,num_select", [(0, 50, 3, 10), (1, 200, 16, 40), (2, 300, 128, 30)])
+def test_greedy_equals_brute_force(seed, num_points, dim, num_select):
+    rng = np.random.default_rng(seed)
+    points = (rng.normal(size=(num_points, dim)) + 4 * rng.integers(0, 3, size=(num_points, 1))).astype(np.float32)
+    start = int(rng.integers(num_points))
+    np.testing.assert_array_equal(greedy_kcenter(points, num_select, start),
+                                  brute_force_greedy(points.astype(np.float64), num_select, start))
+
+
+def test_greedy_is_a_two_approximation_of_the_optimal_k_center():
+    rng = np.random.default_rng(4)
+    points = rng.normal(size=(12, 2))
+    chosen = greedy_kcenter(points.astype(np.float32), 3, 0)
+    radius = lambda centres: np.sqrt(((points[:, None] - points[list(centres)][None]) ** 2).sum(-1)).min(1).max()  # noqa: E731
+    optimum = min(radius(c) for c in itertools.combinations(range(12), 3))
+    assert radius(chosen) <= 2 * optimum + 1e-9
+
+
+def test_coreset_size_and_explicit_generator():
+    features = np.random.default_rng(0).normal(size=(1000, 64)).astype(np.float32)
+    a = greedy_coreset(features, 0.1, 16, torch.Generator().manual_seed(7))
+    b = greedy_coreset(features, 0.1, 16, torch.Generator().manual_seed(7))
+    c = greedy_coreset(features, 0.1, 16, torch.Generator().manual_seed(8))
+    assert len(a) == 100 and len(set(a.tolist())) == 100
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_projection_is_uniform_in_linear_default_range():
+    features = np.eye(256, dtype=np.float32)
+    weight_t = random_projection(features, 128, torch.Generator().manual_seed(0))  # rows = columns of W
+    assert weight_t.shape == (256, 128)
+    assert np.abs(weight_t).max() <= 1 / 16 and np.abs(weight_t).max() > 0.9 / 16

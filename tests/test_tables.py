@@ -1,0 +1,54 @@
+import re
+
+import pandas as pd
+import pytest
+
+from tailedcore.tables import group_means, seed_summary, to_latex, wide_table
+
+
+def metric_rows():
+    rows = []
+    # seed 1: tail classes a=0.6, b=0.8; head class c=1.0 ; seed 2: a=0.7, b=0.9, c=0.5
+    for seed, values in {1: dict(a=0.6, b=0.8, c=1.0), 2: dict(a=0.7, b=0.9, c=0.5)}.items():
+        for category, value in values.items():
+            rows.append(dict(dataset="d", tail="pareto", seed=seed, method="patchcore", category=category,
+                             class_role="head" if category == "c" else "tail", metric="image_auroc", value=value))
+            rows.append(dict(dataset="d", tail="pareto", seed=seed, method="other", category=category,
+                             class_role="head" if category == "c" else "tail", metric="image_auroc",
+                             value=value - 0.1))
+    return pd.DataFrame(rows)
+
+
+def test_group_means_per_seed_then_seed_mean():
+    per_seed = group_means(metric_rows())
+    summary = seed_summary(per_seed).set_index(["method", "group"])["mean"]
+    # tail: seed means 70 and 80 -> 75; head: 100 and 50 -> 75; all: 80 and 70 -> 75
+    assert summary[("patchcore", "tail")] == pytest.approx(75.0)
+    assert summary[("patchcore", "head")] == pytest.approx(75.0)
+    assert summary[("patchcore", "all")] == pytest.approx(75.0)
+    seed2_all = per_seed[(per_seed["seed"] == 2) & (per_seed["group"] == "all") & (per_seed["method"] == "patchcore")]
+    assert seed2_all["value"].item() == pytest.approx(70.0)
+
+
+def test_latex_is_balanced_and_bolds_the_best():
+    summary = seed_summary(group_means(metric_rows()))
+    table = wide_table(summary, ["pareto"], ["patchcore", "other"])
+    assert list(table.columns) == ["pareto_tail", "pareto_head", "pareto_all"]
+    latex = to_latex(table, "caption", "tab:x")
+    assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == 1
+    body = latex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
+    assert len(body) == 2  # one row per method
+    for line in body:
+        assert line.count("&") == 3 and line.endswith(r"\\")
+    patchcore_row = next(line for line in body if line.startswith("patchcore"))
+    assert re.findall(r"\\textbf\{([0-9.]+)\}", patchcore_row) == ["75.00", "75.00", "75.00"]
+    assert r"\textbf" not in next(line for line in body if line.startswith("other"))
+
+
+def test_a_group_without_classes_stays_as_an_empty_column():
+    rows = metric_rows()
+    rows["class_role"] = "head"
+    table = wide_table(seed_summary(group_means(rows)), ["pareto"], ["patchcore"])
+    assert list(table.columns) == ["pareto_tail", "pareto_head", "pareto_all"]
+    assert pd.isna(table.loc["patchcore", "pareto_tail"])
+    assert "--" in to_latex(table, "c", "l")
