@@ -30,6 +30,11 @@ GIVEN_FOLDER = datasets_where(lambda b: b["kind"] != "synthetic" and "path" in b
 FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
 
 
+def uses_official_splits(dataset):
+    """Official manifests exist only for MVTec AD and VisA; other datasets always use the generator."""
+    return config["splits"]["source"] == "official" and DATASETS[dataset]["kind"] in ("mvtec", "visa")
+
+
 def dataset_marker(dataset):
     return f"{RESOURCES}/datasets/{dataset}.ready.json"
 

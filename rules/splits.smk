@@ -1,15 +1,40 @@
-# Noisy long-tailed split manifests (spec §1.3) and their per-category statistics.
+# Noisy long-tailed split manifests and their per-category statistics: the paper's official manifests
+# (fetched at a pinned commit, sha256-checked) or our generator with the paper's rules (spec §1.3).
+
+
+rule official_manifest:
+    output:
+        f"{RESOURCES}/official_splits/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.txt",
+    wildcard_constraints:
+        name="prune_good|inject_defects",
+    params:
+        kind=lambda wc: DATASETS[wc.dataset]["kind"],
+        local_dir=config["splits"]["official_dir"],
+        base_url=config["splits"]["official_base_url"],
+    log:
+        f"{RESULTS}/logs/official_manifest/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.log",
+    script:
+        f"{SCRIPTS}/official_manifest.py"
+
+
+def split_inputs(wildcards):
+    inputs = {"index": f"{RESULTS}/{wildcards.dataset}/index.csv"}
+    if uses_official_splits(wildcards.dataset):
+        folder = f"{RESOURCES}/official_splits/{wildcards.dataset}/{wildcards.tail}/seed{wildcards.seed}"
+        inputs.update(prune=f"{folder}/prune_good.txt", inject=f"{folder}/inject_defects.txt")
+    return inputs
 
 
 rule split:
     input:
-        index=f"{RESULTS}/{{dataset}}/index.csv",
+        unpack(split_inputs),
     output:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
         stats=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
     params:
         noise_ratio=lambda wc: DATASETS[wc.dataset]["noise_ratio"],
         splits=config["splits"],
+        official=lambda wc: uses_official_splits(wc.dataset),
         version=VERSION,
     log:
         f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",

@@ -18,6 +18,7 @@ from .data.synthetic import SyntheticSpec, write_dataset
 from .features.cache import FeatureConfig, FeatureStore, extract_category
 from .methods.base import FeatureSet, build_method
 from .metrics import evaluate_run
+from .official import convert_official
 from .splits import SplitRules, generate_split, read_manifest, split_statistics
 from .tables import group_means, seed_summary, to_latex, wide_table
 
@@ -46,11 +47,16 @@ def build_index(block: dict, marker: str | Path, output: str | Path) -> pd.DataF
 
 
 def make_split(index_path, tail: str, seed: int, noise_ratio: float, split_config: dict, manifest_path,
-               stats_path) -> pd.DataFrame:
+               stats_path, official: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Generate a split, or convert the official (prune_good, inject_defects) pair when given."""
     rules = SplitRules(noise_ratio=noise_ratio, exclude_injected_from_test=split_config["exclude_injected_from_test"],
                        **split_config["rules"])
     index = read_index(index_path)
-    manifest = generate_split(index, tail, seed, rules)
+    if official:
+        manifest = convert_official(official[0], official[1], index, rules.tail_threshold,
+                                    rules.exclude_injected_from_test)
+    else:
+        manifest = generate_split(index, tail, seed, rules)
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     manifest.to_csv(manifest_path, index=False)
     split_statistics(manifest, index).to_csv(stats_path, index=False)

@@ -72,6 +72,7 @@ def test_paper_config_plans_from_downloads_to_tables(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", run.stdout, flags=re.M))
     assert jobs["download"] == jobs["extract"] == jobs["index"] == jobs["tables"] == "2"
+    assert jobs["official_manifest"] == "60"  # the paper's own splits: 2 files x 30 (dataset, tail, seed)
     assert jobs["split"] == jobs["fit_score"] == jobs["evaluate"] == "30"  # 2 datasets x 3 tails x 5 seeds
     assert jobs["features"] == "27"  # one per category: 15 MVTec AD + 12 VisA
 

@@ -91,6 +91,21 @@ def _progress(total: int | None, start: int, url: str):
     return report
 
 
+def _try_mirror(url: str, part: Path, errors: list[str], retries: int, timeout: float, progress_every: float) -> bool:
+    """True when ``part`` holds the complete body of ``url``; failures are appended to ``errors``."""
+    for attempt in range(retries):
+        try:
+            _fetch(url, part, timeout, progress_every)
+            return True
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            errors.append(f"{url} (try {attempt + 1}): {err}")
+            log.warning("download failed: %s", errors[-1])
+            if isinstance(err, urllib.error.HTTPError) and err.code in (403, 404, 410):
+                break  # a dead link stays dead: go to the next mirror
+    part.unlink(missing_ok=True)  # a partial body of one mirror must not be resumed from another
+    return False
+
+
 def download(urls: list[str], target: str | Path, sha256: str | None, size_hint: str = "",
              timeout: float = 60.0, retries: int = 3, progress_every: float = 30.0) -> Path:
     """Download ``target`` from the first mirror that works; resume interrupted transfers."""
@@ -102,16 +117,7 @@ def download(urls: list[str], target: str | Path, sha256: str | None, size_hint:
     part = target.with_name(target.name + ".part")
     errors = []
     for url in urls:
-        for attempt in range(retries):
-            try:
-                _fetch(url, part, timeout, progress_every)
-                break
-            except (urllib.error.URLError, OSError, TimeoutError) as err:
-                errors.append(f"{url} (try {attempt + 1}): {err}")
-                log.warning("download failed: %s", errors[-1])
-                if isinstance(err, urllib.error.HTTPError) and err.code in (404, 410, 403):
-                    break
-        else:
+        if not _try_mirror(url, part, errors, retries, timeout, progress_every):
             continue
         try:
             verify(part, sha256)
@@ -145,8 +151,11 @@ def extract(archive: str | Path, destination: str | Path, marker: str | Path, sh
         members = tar.getmembers()
         tar.extractall(staging, filter="data")
     os.replace(staging, destination)
+    entries = list(destination.iterdir())
+    # an archive that wraps everything in one top folder: the dataset root is that folder
+    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else destination
     record = {"archive": str(archive.resolve()), "sha256": sha256 or sha256sum(archive), "members": len(members),
-              "root": str(destination.resolve())}
+              "root": str(root.resolve())}
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(record, indent=2))
     return record

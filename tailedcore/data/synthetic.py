@@ -151,7 +151,7 @@ def _washer(rng, size):
     cx, cy = 0.5 + rng.normal(0, 0.02, 2)
     r = np.hypot(x - cx, y - cy)
     ring = (r < 0.32) & (r > 0.13)
-    angle = rng.uniform(0, 2 * np.pi)
+    angle = 0.8 + rng.uniform(-0.6, 0.6)  # the notch: a visible rotation jitter of about +-35 degrees
     theta = np.arctan2(y - cy, x - cx)
     notch = (np.abs(np.angle(np.exp(1j * (theta - angle)))) < 0.12) & (r > 0.27)
     background = _background(rng, size, (0.15, 0.15, 0.18))
@@ -250,8 +250,9 @@ def _scratch(rng, img, fg, size, strength):
     bend = rng.uniform(-1.5, 1.5)
     width = max(1.2 / size, 0.006)
     region = (np.abs(v - bend * u ** 2) < width) & (np.abs(u) < length / 2) & fg
-    delta = strength * rng.uniform(0.25, 0.43) * rng.choice([-1.0, 1.0])
-    img[region] = np.clip(img[region] + delta, 0, 1)
+    # lighter on dark surfaces, darker on light ones, so the scratch is never clipped away
+    sign = 1.0 if img[region].mean() < 0.5 else -1.0
+    img[region] = np.clip(img[region] + sign * strength * rng.uniform(0.25, 0.43), 0, 1)
     return region
 
 
@@ -262,7 +263,7 @@ def _stain(rng, img, fg, size, strength):
     a, b = rng.uniform(0.035, 0.07), rng.uniform(0.025, 0.05)
     wobble = 1 + 0.15 * np.sin(5 * np.arctan2(v, u) + rng.uniform(0, 2 * np.pi))
     region = ((u / a) ** 2 + (v / b) ** 2 < wobble ** 2) & fg
-    tint = rng.choice([(0.18, 0.126, -0.036), (-0.144, -0.09, -0.036), (0.036, -0.108, 0.144)])
+    tint = rng.choice([(0.23, 0.16, -0.05), (-0.19, -0.12, -0.05), (0.05, -0.14, 0.19)])
     img[region] = np.clip(img[region] + strength * np.asarray(tint), 0, 1)
     return region
 
@@ -270,7 +271,7 @@ def _stain(rng, img, fg, size, strength):
 def _hole(rng, img, fg, size, strength):
     x, y = _coords(size)
     cx, cy = _pick_centre(rng, fg, size)
-    radius = rng.uniform(0.015, 0.03)
+    radius = rng.uniform(0.035, 0.055)
     region = (np.hypot(x - cx, y - cy) < radius) & fg
     depth = min(1.0, strength * rng.uniform(0.63, 0.99))
     img[region] = img[region] * (1 - depth)
