@@ -5,6 +5,7 @@
 rule fit_score:
     input:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+        index=f"{RESULTS}/{{dataset}}/index.csv",
         features=feature_files,
     output:
         scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
@@ -14,6 +15,7 @@ rule fit_score:
         model_seed=config["methods"]["seed"],
         feature_folder=lambda wc: f"{RESULTS}/{wc.dataset}/features/{BACKBONE}",
         categories=lambda wc: categories(wc.dataset),
+        features=config["features"],
         version=VERSION,
     threads: config["methods"]["threads"]
     resources:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import logging
 import platform
 from pathlib import Path
@@ -15,7 +16,8 @@ from . import __version__
 from .data import dataset_categories
 from .data.index import build_mvtec_index, build_visa_index, read_index
 from .data.synthetic import SyntheticSpec, write_dataset
-from .features.cache import FeatureConfig, FeatureStore, extract_category
+from .features.augment import tail_views
+from .features.cache import FeatureConfig, FeatureExtractor, FeatureStore, extract_category
 from .methods.base import FeatureSet, build_method
 from .metrics import evaluate_run
 from .official import convert_official
@@ -78,17 +80,62 @@ def _feature_set(store: FeatureStore, rows: pd.DataFrame) -> FeatureSet:
     return FeatureSet(ids, store.patch_features(ids, categories), store.global_features(ids, categories))
 
 
-def run_method(method: str, options: dict, seed: int, manifest_path, feature_folder, categories: list[str],
-               scores_path, report_path, threads: int) -> dict:
+def resolve_per_setting(value, dataset: str, tail: str):
+    """A method option given per setting: a plain value, or a mapping whose most specific key wins:
+    '<dataset>/<tail>' (e.g. 'mvtecad/step_k1'), '<dataset>/<kind>' ('mvtecad/step'), '<dataset>', 'default'."""
+    if not isinstance(value, dict):
+        return value
+    kind = "step" if tail.startswith("step") else tail
+    for key in (f"{dataset}/{tail}", f"{dataset}/{kind}", dataset, "default"):
+        if key in value:
+            return value[key]
+    raise ValueError(f"no entry for {dataset}/{tail} in {value}; add a 'default' key")
+
+
+def _augmenter(image_paths: list[str], features: dict):
+    """Tail views computed with the backbone at fit time, for the flagged tail images only."""
+    extractor = None
+
+    def augment(rows: list[int], kind: str) -> np.ndarray:
+        nonlocal extractor
+        config = feature_config(features)
+        extractor = extractor or FeatureExtractor(config)
+        views = [view for row in rows for view in tail_views(image_paths[row], config.resize, config.crop, kind)]
+        parts = [extractor(np.stack(views[i:i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)]
+        return np.concatenate(parts).astype(np.float16).astype(np.float32)  # the cache's precision, like base views
+
+    return augment
+
+
+def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
+    """Precision and recall of the predicted tail images against the true tail images (clean images of
+    tail classes)."""
+    truth = set(train_rows.loc[(train_rows["class_role"] == "tail") & (train_rows["role"] == "clean"), "image_id"])
+    predicted = set(report["predicted_tail_images"])
+    hits = len(truth & predicted)
+    return {"tail_true_images": len(truth), "tail_predicted_images": len(predicted),
+            "tail_precision": hits / len(predicted) if predicted else float("nan"),
+            "tail_recall": hits / len(truth) if truth else float("nan")}
+
+
+def run_method(method: str, options: dict, seed: int, manifest_path, index_path, feature_folder,
+               categories: list[str], features: dict, setting: tuple[str, str], scores_path, report_path,
+               threads: int) -> dict:
     """Fit a method on the split's training pool (all categories together) and score every test image."""
     torch.set_num_threads(max(1, threads))
+    options = {key: resolve_per_setting(value, *setting) for key, value in options.items()}
     generator = torch.Generator().manual_seed(seed)
     model = build_method(method, options, generator)
     manifest = read_manifest(manifest_path)
+    paths = read_index(index_path).set_index("image_id")["image_path"]
     store = FeatureStore(feature_folder, categories)
-    train = _feature_set(store, manifest[manifest["subset"] == "train"])
+    train_rows = manifest[manifest["subset"] == "train"]
+    train = _feature_set(store, train_rows)
+    train.augment = _augmenter(paths.loc[train.image_ids].tolist(), features)
     report = model.fit(train)
     del train
+    if "predicted_tail_images" in report:
+        report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]
     image_scores, patch_scores = [], []
     for category, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
@@ -99,7 +146,8 @@ def run_method(method: str, options: dict, seed: int, manifest_path, feature_fol
     np.savez(scores_path, image_ids=np.array(test_rows["image_id"].tolist()),
              image_scores=np.concatenate(image_scores).astype(np.float32),
              patch_scores=np.concatenate(patch_scores).astype(np.float32))
-    report.update({"method": method, "options": options, "model_seed": seed, "tailedcore_version": __version__,
+    report.update({"method": method, "options": asdict(model.config), "model_seed": seed, "dataset": setting[0],
+                   "tail": setting[1], "features": features, "tailedcore_version": __version__,
                    "torch": torch.__version__, "device": "cpu", "machine": platform.machine()})
     Path(report_path).write_text(json.dumps(report, indent=2, default=str))
     return report

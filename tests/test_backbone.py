@@ -46,3 +46,18 @@ def test_missing_wrn_weights_say_what_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
     with pytest.raises(WeightsNotFoundError, match=r"wide_resnet50_2-95faca4d\.pth.*features\.weights"):
         wrn50_weights_path(None)
+
+
+def test_aggregation_matches_the_closed_form_of_the_paper_pipeline():
+    """wide_resnet50_2 dimensions (spec §2.1): layer2 512x28x28, layer3 1024x14x14, 1024 + 1024 -> 1024."""
+    gen = torch.Generator().manual_seed(0)
+    layer2 = torch.randn(1, 512, 28, 28, generator=gen)
+    layer3 = torch.randn(1, 1024, 14, 14, generator=gen)
+    patches = aggregate_patches([layer2, layer3], pretrain_dim=1024, target_dim=1024)[0]  # (28, 28, 1024)
+    window_sum = torch.nn.functional.avg_pool2d(layer2, 3, 1, 1, count_include_pad=True)[0] * 9
+    first = (window_sum + layer2[0]) / 10  # 3x3 mean with the centre counted twice
+    avg3 = torch.nn.functional.avg_pool2d(layer3, 3, 1, 1, count_include_pad=True)[0]
+    pairs = 0.5 * (avg3[0::2] + avg3[1::2])
+    second = torch.nn.functional.interpolate(pairs[None], size=(28, 28), mode="bilinear", align_corners=False)[0]
+    expected = torch.cat([first, second]).permute(1, 2, 0)
+    torch.testing.assert_close(patches, expected, rtol=1e-4, atol=1e-5)

@@ -1,5 +1,6 @@
 """End to end: Snakemake runs the whole chain on a tiny synthetic config in a temporary folder."""
 
+import json
 import re
 import subprocess
 import sys
@@ -21,7 +22,9 @@ TINY = {
     "splits": {"tails": ["step_k1", "pareto"], "seeds": [1, 2], "rules": {"tail_threshold": 6}},
     "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32, "target_dim": 32,
                  "threads": 1},
-    "methods": {"run": ["patchcore"], "threads": 1, "patchcore": {"coreset_ratio": 0.2}},
+    "methods": {"run": ["patchcore", "softpatch", "tailedcore", "padim"], "threads": 1,
+                "patchcore": {"coreset_ratio": 0.2}, "tailedcore": {"tail_augmentation": "rotflip"},
+                "padim": {"num_channels": 16}},
 }
 
 
@@ -39,7 +42,8 @@ def test_snakemake_end_to_end(tmp_path):
     pixel = pd.read_csv(tables / "tiny_pixel_auroc.csv", index_col="method")
     expected = [f"{t}_{g}" for t in ("step_k1", "pareto") for g in ("tail", "head", "all")]
     for table in (image, pixel):
-        assert list(table.index) == ["patchcore"] and list(table.columns) == expected
+        assert list(table.index) == ["patchcore", "softpatch", "tailedcore", "padim"]
+        assert list(table.columns) == expected
         assert ((table.values >= 0) & (table.values <= 100)).all()
     latex = (tables / "tiny_image_auroc.tex").read_text()
     assert r"\toprule" in latex and "patchcore" in latex
@@ -48,7 +52,8 @@ def test_snakemake_end_to_end(tmp_path):
 
     # the table equals the mean over seeds of the per-class metrics
     metrics = pd.concat(pd.read_csv(p) for p in (tmp_path / "results" / "tiny" / "metrics").rglob("*.csv"))
-    step = metrics[(metrics["tail"] == "step_k1") & (metrics["metric"] == "image_auroc")]
+    step = metrics[(metrics["tail"] == "step_k1") & (metrics["metric"] == "image_auroc")
+                   & (metrics["method"] == "patchcore")]
     assert image.loc["patchcore", "step_k1_all"] == pytest.approx(100 * step.groupby("seed")["value"].mean().mean(),
                                                                   abs=0.006)
 
@@ -57,6 +62,10 @@ def test_snakemake_end_to_end(tmp_path):
     with np.load(tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "patchcore.npz") as scores:
         assert sorted(scores["image_ids"]) == sorted(manifest.loc[manifest["subset"] == "test", "image_id"])
         assert scores["patch_scores"].shape == (len(scores["image_ids"]), 6, 6)
+
+    # each number says how it was made: the TailedCore report holds its options and its tail estimate
+    report = json.loads((tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "tailedcore.json").read_text())
+    assert report["options"]["tail_augmentation"] == "rotflip" and "tail_recall" in report
 
     # features are computed once per category, not per run
     assert len(list((tmp_path / "results" / "tiny" / "features").rglob("*.patches.npy"))) == 3
@@ -73,7 +82,8 @@ def test_paper_config_plans_from_downloads_to_tables(tmp_path):
     jobs = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", run.stdout, flags=re.M))
     assert jobs["download"] == jobs["extract"] == jobs["index"] == jobs["tables"] == "2"
     assert jobs["official_manifest"] == "60"  # the paper's own splits: 2 files x 30 (dataset, tail, seed)
-    assert jobs["split"] == jobs["fit_score"] == jobs["evaluate"] == "30"  # 2 datasets x 3 tails x 5 seeds
+    assert jobs["split"] == "30"  # 2 datasets x 3 tails x 5 seeds
+    assert jobs["fit_score"] == jobs["evaluate"] == "120"  # x 4 methods
     assert jobs["features"] == "27"  # one per category: 15 MVTec AD + 12 VisA
 
 

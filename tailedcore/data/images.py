@@ -26,15 +26,20 @@ def _open(path: str | Path, mode: str) -> Image.Image:
         ) from err
 
 
-def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
-    """torchvision ``Resize(resize)`` (shorter side, bilinear with antialias) then ``CenterCrop(crop)``."""
+def resize_shorter(image: Image.Image, resize: int) -> Image.Image:
+    """torchvision ``Resize(resize)``: shorter side to ``resize``, bilinear (PIL antialiases when shrinking)."""
     width, height = image.size
     if width <= height:
         new_w, new_h = resize, int(resize * height / width)
     else:
         new_w, new_h = int(resize * width / height), resize
-    if (new_w, new_h) != (width, height):
-        image = image.resize((new_w, new_h), Image.BILINEAR)
+    return image.resize((new_w, new_h), Image.BILINEAR) if (new_w, new_h) != (width, height) else image
+
+
+def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
+    """torchvision ``Resize(resize)`` then ``CenterCrop(crop)``."""
+    image = resize_shorter(image, resize)
+    new_w, new_h = image.size
     left = int(round((new_w - crop) / 2.0))
     top = int(round((new_h - crop) / 2.0))
     return image.crop((left, top, left + crop, top + crop))

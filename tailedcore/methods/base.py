@@ -8,18 +8,23 @@ and returns a report; ``score(test)`` returns image scores and patch score maps.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 
 @dataclass
 class FeatureSet:
-    """Features of a set of images, in one order: patches (n, h, w, d) and global embeddings (n, G)."""
+    """Features of a set of images, in one order: patches (n, h, w, d) and global embeddings (n, G).
+
+    ``augment(rows, kind)`` returns the patch features (m, h, w, d) of the augmented views of the images at
+    ``rows`` (training only; methods that need no views never call it).
+    """
 
     image_ids: list[str]
     patches: np.ndarray
     global_embeddings: np.ndarray
+    augment: Callable[[list[int], str], np.ndarray] | None = None
 
 
 @dataclass
@@ -52,7 +57,7 @@ def register(name: str, config_class: type):
 
 def build_method(name: str, options: dict, generator):
     """Instantiate a registered method from its config block; unknown keys are an error, not ignored."""
-    from . import patchcore  # noqa: F401  (registers the built-in methods)
+    from . import padim, patchcore, softpatch, tailedcore  # noqa: F401  (registers the built-in methods)
 
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; registered methods: {sorted(REGISTRY)}")

@@ -21,11 +21,14 @@ class PatchCoreConfig:
     knn_backend: str = "auto"
 
 
-def nearest_neighbour_scores(patches: np.ndarray, memory: np.ndarray, config: PatchCoreConfig) -> Scores:
-    """Patch score = squared L2 distance to the nearest memory patch (mean over k when k > 1);
-    image score = max patch score."""
+def nearest_neighbour_scores(patches: np.ndarray, memory: np.ndarray, num_neighbors: int, backend: str,
+                             weights: np.ndarray | None = None) -> Scores:
+    """Patch score = squared L2 distance to the nearest memory patch, times that patch's weight when
+    ``weights`` are given (SoftPatch); mean over the k nearest when k > 1. Image score = max patch score."""
     n, h, w, d = patches.shape
-    distances, _ = knn_search(patches.reshape(-1, d), memory, config.num_neighbors, config.knn_backend)
+    distances, indices = knn_search(patches.reshape(-1, d), memory, num_neighbors, backend)
+    if weights is not None:
+        distances = distances * weights[indices]
     patch_scores = distances.mean(axis=1).reshape(n, h, w).astype(np.float32)
     return Scores(image_scores=patch_scores.reshape(n, -1).max(axis=1), patch_scores=patch_scores)
 
@@ -48,4 +51,4 @@ class PatchCore:
     def score(self, test: FeatureSet) -> Scores:
         if self.memory is None:
             raise RuntimeError("PatchCore.score called before fit")
-        return nearest_neighbour_scores(test.patches, self.memory, self.config)
+        return nearest_neighbour_scores(test.patches, self.memory, self.config.num_neighbors, self.config.knn_backend)

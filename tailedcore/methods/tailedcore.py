@@ -1,0 +1,82 @@
+"""TailedCore (spec §2.6): memory = S_tail (TailSampler + augmented views + coreset) and S_clean
+(position-wise LOF on all patches + coreset); 1-NN squared L2 scores (spec §2.7)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..features.augment import AUGMENTATIONS
+from ..samplers.greedy import greedy_coreset
+from ..samplers.tail import TailSamplerConfig, estimate_tail
+from .base import FeatureSet, Scores, register
+from .patchcore import nearest_neighbour_scores
+from .softpatch import denoise
+
+
+@dataclass(frozen=True)
+class TailedCoreConfig:
+    coreset_ratio: float = 0.1
+    projection_dim: int = 128
+    lof_k: int = 6
+    lof_keep_ratio: float = 0.85
+    lof_projection_dim: int = 128
+    tail_mode: str = "ada_trim_min"  # ada_trim_min | symmin | none (denoise-only ablation: no tail branch)
+    tail_vote: str = "reverse"
+    trim_percentile: float = 0.85
+    tail_mass_cap: float = 0.15
+    quantise_similarities: bool = True
+    tail_augmentation: str = "rot15flip"
+    num_neighbors: int = 1
+    knn_backend: str = "auto"
+
+    def __post_init__(self):
+        if self.tail_augmentation not in AUGMENTATIONS:
+            raise ValueError(f"unknown tail_augmentation {self.tail_augmentation!r}; choose from {AUGMENTATIONS}")
+
+
+@register("tailedcore", TailedCoreConfig)
+class TailedCore:
+    def __init__(self, config: TailedCoreConfig, generator: torch.Generator):
+        self.config, self.generator = config, generator
+        self.memory: np.ndarray | None = None
+
+    def fit(self, train: FeatureSet) -> dict:
+        started = time.perf_counter()
+        cfg = self.config
+        dim = train.patches.shape[-1]
+        flat = train.patches.reshape(-1, dim)
+        # RNG order as the original: LOF projection, head projection + start, tail projection + start
+        rows, _, report = denoise(train.patches, cfg, self.generator)
+        clean = flat[rows[np.sort(greedy_coreset(flat[rows], cfg.coreset_ratio, cfg.projection_dim, self.generator))]]
+        tail_rows: list[int] = []
+        banks = []
+        if cfg.tail_mode != "none":
+            estimate = estimate_tail(train.global_embeddings, TailSamplerConfig(
+                cfg.tail_mode, cfg.tail_vote, cfg.trim_percentile, cfg.tail_mass_cap, cfg.quantise_similarities))
+            tail_rows = np.flatnonzero(estimate.tail_mask).tolist()
+            tail_patches = [train.patches[tail_rows].reshape(-1, dim)]
+            if cfg.tail_augmentation != "none" and tail_rows:
+                if train.augment is None:
+                    raise RuntimeError("TailedCore needs image access for tail augmentation (FeatureSet.augment)")
+                tail_patches.append(train.augment(tail_rows, cfg.tail_augmentation).reshape(-1, dim))
+            tail_flat = np.concatenate(tail_patches)
+            chosen = np.sort(greedy_coreset(tail_flat, cfg.coreset_ratio, cfg.projection_dim, self.generator))
+            banks.append(tail_flat[chosen])
+            report.update(tail_size_list=estimate.size_list, tail_elbow=estimate.elbow, tail_cap=estimate.cap,
+                          tail_cut=estimate.cut, tail_patches=int(len(tail_flat)), tail_memory_size=int(len(chosen)),
+                          estimated_class_sizes=estimate.class_sizes.tolist())
+        banks.append(clean)
+        self.memory = np.ascontiguousarray(np.concatenate(banks))
+        report.update(train_patches=int(len(flat)), clean_memory_size=int(len(clean)),
+                      memory_size=int(len(self.memory)), predicted_tail_images=[train.image_ids[i] for i in tail_rows],
+                      fit_seconds=time.perf_counter() - started)
+        return report
+
+    def score(self, test: FeatureSet) -> Scores:
+        if self.memory is None:
+            raise RuntimeError("TailedCore.score called before fit")
+        return nearest_neighbour_scores(test.patches, self.memory, self.config.num_neighbors, self.config.knn_backend)
