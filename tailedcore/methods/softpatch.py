@@ -16,17 +16,23 @@ from .patchcore import nearest_neighbour_scores
 
 
 @dataclass(frozen=True)
-class SoftPatchConfig:
+class DenoisedCoresetConfig:
+    """The options of a LOF-denoised coreset (shared by SoftPatch and TailedCore's S_clean)."""
+
     coreset_ratio: float = 0.1
     projection_dim: int = 128
     lof_k: int = 6
     lof_keep_ratio: float = 0.85
     lof_projection_dim: int = 128
+
+
+@dataclass(frozen=True)
+class SoftPatchConfig(DenoisedCoresetConfig):
     num_neighbors: int = 1
     knn_backend: str = "auto"
 
 
-def denoise(patches: np.ndarray, config, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+def denoise(patches: np.ndarray, config: DenoisedCoresetConfig, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
     """LOF-filter all training patches: (kept patch rows of the flattened patches, their LOF, report)."""
     scores = positionwise_lof(patches, config.lof_k, config.lof_projection_dim, generator)
     keep = lof_keep_mask(scores, config.lof_keep_ratio).ravel()

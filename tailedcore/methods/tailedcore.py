@@ -14,16 +14,11 @@ from ..samplers.greedy import greedy_coreset
 from ..samplers.tail import TailSamplerConfig, estimate_tail
 from .base import FeatureSet, Scores, register
 from .patchcore import nearest_neighbour_scores
-from .softpatch import denoise
+from .softpatch import DenoisedCoresetConfig, denoise
 
 
 @dataclass(frozen=True)
-class TailedCoreConfig:
-    coreset_ratio: float = 0.1
-    projection_dim: int = 128
-    lof_k: int = 6
-    lof_keep_ratio: float = 0.85
-    lof_projection_dim: int = 128
+class TailedCoreConfig(DenoisedCoresetConfig):
     tail_mode: str = "ada_trim_min"  # ada_trim_min | symmin | none (denoise-only ablation: no tail branch)
     tail_vote: str = "reverse"
     trim_percentile: float = 0.85
