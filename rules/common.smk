@@ -19,6 +19,12 @@ def categories(dataset):
     return dataset_categories(DATASETS[dataset])
 
 
+def dataset_identity(dataset):
+    """What defines a dataset's images (not its noise ratio or comparison): a change here rebuilds it."""
+    block = DATASETS[dataset]
+    return {"kind": block["kind"], "categories": categories(dataset), "synthetic": block.get("synthetic", {})}
+
+
 def datasets_where(predicate):
     """A wildcard regex matching exactly the configured datasets for which predicate(block) holds."""
     names = [name for name, block in DATASETS.items() if predicate(block)]
@@ -57,9 +63,27 @@ def gpu_request():
     return 0 if config["features"]["device"] == "cpu" else 1
 
 
+def compare_with(dataset):
+    block = DATASETS[dataset]
+    return block.get("compare_with", {"mvtec": "mvtecad", "visa": "visa"}.get(block["kind"]))
+
+
 def all_tables():
-    return [f"{RESULTS}/tables/{dataset}_{metric}.{ext}" for dataset in DATASETS
-            for metric in ("image_auroc", "pixel_auroc") for ext in ("csv", "tex")]
+    tables = [
+        f"{RESULTS}/tables/{dataset}_{name}"
+        for dataset in DATASETS
+        for name in (
+            "image_auroc.csv", "image_auroc.tex", "image_auroc.md", "image_auroc_per_seed.csv",
+            "pixel_auroc.csv", "pixel_auroc.tex", "pixel_auroc.md", "pixel_auroc_per_seed.csv",
+            "tidy.csv", "per_class.csv", "vs_paper.csv", "runtime.csv",
+        )
+    ]
+    kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in METHODS else [])
+    figures = [
+        f"{RESULTS}/figures/{dataset}/{kind}_{tail}.{ext}"
+        for dataset in DATASETS for kind in kinds for tail in TAILS for ext in ("png", "svg")
+    ]
+    return tables + figures
 
 
 wildcard_constraints:

@@ -9,7 +9,7 @@ rule synthetic_dataset:
     wildcard_constraints:
         dataset=SYNTHETIC,
     params:
-        block=lambda wc: DATASETS[wc.dataset],
+        block=lambda wc: dataset_identity(wc.dataset),
         version=VERSION,
     log:
         f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
@@ -68,7 +68,7 @@ rule index:
     output:
         index=f"{RESULTS}/{{dataset}}/index.csv",
     params:
-        block=lambda wc: DATASETS[wc.dataset],
+        block=lambda wc: dataset_identity(wc.dataset),
         version=VERSION,
     log:
         f"{RESULTS}/logs/index/{{dataset}}.log",

@@ -1,4 +1,6 @@
-# Tables laid out like the paper's: rows = methods, columns = tail type x (C_t, C_h, all), seed means.
+# Tables laid out like the paper's (rows = methods, columns = tail type x (C_t, C_h, all), seed means),
+# the comparison with the paper's numbers, and the figures. Every output is registered for
+# `snakemake --report results/report.html`.
 
 
 rule tables:
@@ -10,17 +12,116 @@ rule tables:
             method=METHODS,
         ),
     output:
-        expand(
-            f"{RESULTS}/tables/{{{{dataset}}}}_{{metric}}{{suffix}}",
-            metric=["image_auroc", "pixel_auroc"],
-            suffix=[".csv", ".tex", "_per_seed.csv"],
+        image=report(
+            f"{RESULTS}/tables/{{dataset}}_image_auroc.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "image AUROC"},
+        ),
+        image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", ".md"),
+        image_per_seed=report(
+            f"{RESULTS}/tables/{{dataset}}_image_auroc_per_seed.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "image AUROC per seed"},
+        ),
+        pixel=report(
+            f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "pixel AUROC"},
+        ),
+        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", ".md"),
+        pixel_per_seed=report(
+            f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "pixel AUROC per seed"},
+        ),
+        tidy=report(
+            f"{RESULTS}/tables/{{dataset}}_tidy.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "tidy summary"},
+        ),
+        per_class=report(
+            f"{RESULTS}/tables/{{dataset}}_per_class.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "per class and seed"},
+        ),
+        vs_paper=report(
+            f"{RESULTS}/tables/{{dataset}}_vs_paper.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "ours vs the paper"},
         ),
     params:
         tails=TAILS,
         methods=METHODS,
-        out_dir=lambda wc, output: str(Path(output[0]).parent),
+        compare_with=lambda wc: compare_with(wc.dataset),
+        out_dir=lambda wc, output: str(Path(output.tidy).parent),
         version=VERSION,
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
     script:
         f"{SCRIPTS}/tables.py"
+
+
+rule figures:
+    input:
+        per_class=f"{RESULTS}/tables/{{dataset}}_per_class.csv",
+        scores=lambda wc: expand(
+            f"{RESULTS}/{wc.dataset}/scores/{wc.tail}/seed{SEEDS[0]}/{{method}}.npz", method=METHODS
+        ),
+    output:
+        per_class=report(
+            f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "per-class image AUROC"},
+        ),
+        anomaly_maps=report(
+            f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "anomaly maps"},
+        ),
+        svg=[
+            f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.svg",
+            f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.svg",
+        ],
+        tail_sampler=[
+            report(
+                f"{RESULTS}/figures/{{dataset}}/tail_sampler_{{tail}}.{ext}",
+                category="Figures",
+                labels={"dataset": "{dataset}", "tail": "{tail}", "figure": f"TailSampler ({ext})"},
+            )
+            for ext in (("png", "svg") if "tailedcore" in METHODS else ())
+        ],
+    params:
+        seed=SEEDS[0],
+        methods=METHODS,
+        results=RESULTS,
+        features=config["features"],
+        evaluation=config["evaluation"],
+        out_dir=lambda wc, output: str(Path(output.per_class).parent),
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/figures/{{dataset}}/{{tail}}.log",
+    script:
+        f"{SCRIPTS}/figures.py"
+
+
+rule runtime_table:
+    input:
+        features=lambda wc: expand(
+            f"{RESULTS}/benchmarks/features/{wc.dataset}/{BACKBONE}/{{category}}.tsv",
+            category=categories(wc.dataset),
+        ),
+        runs=lambda wc: expand(
+            f"{RESULTS}/benchmarks/{{stage}}/{wc.dataset}/{{tail}}/seed{{seed}}/{{method}}.tsv",
+            stage=["fit_score", "evaluate"],
+            tail=TAILS,
+            seed=SEEDS,
+            method=METHODS,
+        ),
+    output:
+        report(f"{RESULTS}/tables/{{dataset}}_runtime.csv", category="Runtime", labels={"file": "runtime"}),
+    params:
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
+    script:
+        f"{SCRIPTS}/runtime_table.py"

@@ -22,7 +22,9 @@ from .methods.base import FeatureSet, build_method
 from .metrics import evaluate_run
 from .official import convert_official
 from .splits import SplitRules, generate_split, read_manifest, split_statistics
-from .tables import group_means, seed_summary, to_latex, wide_table
+from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
+from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
+from .tables import group_means, per_class_table, seed_summary, to_latex, to_markdown, wide_table
 
 log = logging.getLogger(__name__)
 METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
@@ -164,8 +166,10 @@ def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, 
     return metrics
 
 
-def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods: list[str], out_dir) -> list[Path]:
-    """Write, per metric, the seed-averaged wide table (CSV + LaTeX) and the per-seed group means (CSV)."""
+def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods: list[str], out_dir,
+                compare_with: str | None = None) -> list[Path]:
+    """Per metric: the seed-averaged wide table (CSV, LaTeX, Markdown) and its per-seed group means; for the
+    dataset: the tidy summary, the per-class table and, with ``compare_with``, the comparison with the paper."""
     metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
     per_seed = group_means(metrics)
     summary = seed_summary(per_seed)
@@ -178,11 +182,52 @@ def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods
         stem = out_dir / f"{dataset}_{metric}"
         table.round(2).to_csv(f"{stem}.csv")
         n_seeds = int(part["n_seeds"].max()) if len(part) else 0
-        caption = (f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds; "
+        number = PAPER_TABLE_NUMBERS.get((compare_with, metric))
+        shaped = f" (shaped like Table {number} of the paper)" if number else ""
+        caption = (f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds{shaped}; "
                    "$C_t$: tail classes, $C_h$: head classes.")
         Path(f"{stem}.tex").write_text(to_latex(table, caption, f"tab:{dataset}_{metric}"))
+        Path(f"{stem}.md").write_text(
+            f"{METRIC_TITLES[metric]} (%) on {dataset}, mean ± std over {n_seeds} seeds{shaped}\n\n"
+            + to_markdown(table, wide_table(part, tails, methods, values="std")))
         per_seed[per_seed["metric"] == metric].to_csv(f"{stem}_per_seed.csv", index=False)
-        written += [Path(f"{stem}.csv"), Path(f"{stem}.tex"), Path(f"{stem}_per_seed.csv")]
+        written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", ".md", "_per_seed.csv")]
+    summary.to_csv(out_dir / f"{dataset}_tidy.csv", index=False)
+    per_class_table(metrics).to_csv(out_dir / f"{dataset}_per_class.csv", index=False)
+    comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    comparison.round(2).to_csv(out_dir / f"{dataset}_vs_paper.csv", index=False)
+    return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "per_class", "vs_paper")]
+
+
+def make_figures(dataset: str, tail: str, seed: int, methods: list[str], results: str | Path, per_class_path,
+                 features: dict, evaluation: dict, out_dir) -> list[Path]:
+    """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
+    runs) and the anomaly maps of a few tail- and head-class test images."""
+    results, out_dir = Path(results), Path(out_dir)
+    per_class = pd.read_csv(per_class_path)
+    index = read_index(results / dataset / "index.csv").set_index("image_id")
+    run_dir = results / dataset / "scores" / tail / f"seed{seed}"
+    written = per_class_bars(per_class, "image_auroc", tail, seed,
+                             f"{dataset}, {tail}, seed {seed}: image AUROC per class", out_dir / f"per_class_{tail}")
+    manifest = read_manifest(results / dataset / "splits" / tail / f"seed{seed}.csv")
+    if "tailedcore" in methods:
+        report = json.loads((run_dir / "tailedcore.json").read_text())
+        train = manifest[manifest["subset"] == "train"]
+        true_sizes = train.groupby("category")["image_id"].transform("count").to_numpy()
+        written += tail_sampler_figure(report, true_sizes, f"{dataset}, {tail}, seed {seed}: TailSampler",
+                                       out_dir / f"tail_sampler_{tail}")
+    test = manifest[manifest["subset"] == "test"]
+    anomalous = test[index.loc[test["image_id"], "label"].to_numpy() != "good"].groupby("category").head(1)
+    examples = pd.concat([anomalous[anomalous["class_role"] == role].head(2) for role in ("tail", "head")])
+    examples = examples.assign(image_path=index.loc[examples["image_id"], "image_path"].to_numpy(),
+                               mask_path=index.loc[examples["image_id"], "mask_path"].to_numpy())
+    scores = {}
+    for method in methods:
+        with np.load(run_dir / f"{method}.npz") as data:
+            scores[method] = {"patch_scores": data["patch_scores"],
+                              "position": {i: p for p, i in enumerate(data["image_ids"])}}
+    written += anomaly_map_figure(examples, scores, features["resize"], features["crop"], evaluation["sigma"],
+                                  f"{dataset}, {tail}, seed {seed}", out_dir / f"anomaly_maps_{tail}")
     return written
 
 

@@ -34,9 +34,9 @@ def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str]) -> pd.DataFrame:
-    """Rows = methods, columns = '<tail>_<group>' in the given tail order, values = seed means."""
-    table = summary.pivot_table(index="method", columns=["tail", "group"], values="mean", sort=False, dropna=False)
+def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str], values: str = "mean") -> pd.DataFrame:
+    """Rows = methods, columns = '<tail>_<group>' in the given tail order, values = seed means (or ``std``)."""
+    table = summary.pivot_table(index="method", columns=["tail", "group"], values=values, sort=False, dropna=False)
     columns = [(t, g) for t in tails for g in GROUPS]  # a group without classes stays, as NaN ("--" in LaTeX)
     table = table.reindex(index=[m for m in methods if m in table.index], columns=pd.MultiIndex.from_tuples(columns))
     table.columns = [f"{t}_{g}" for t, g in columns]
@@ -68,3 +68,51 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -
         lines.append(f"{name} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
+
+
+def to_markdown(table: pd.DataFrame, std: pd.DataFrame | None = None, decimals: int = 2) -> str:
+    """A GitHub table: the seed mean (± std over seeds when given), the best value of each column in bold."""
+    header = ["method"] + [f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
+                           f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}" for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    best = table.max(axis=0)
+    for method, row in table.iterrows():
+        cells = [str(method)]
+        for column in table.columns:
+            value = row[column]
+            if pd.isna(value):
+                cells.append("–")
+                continue
+            text = f"{value:.{decimals}f}"
+            if std is not None and not pd.isna(std.loc[method, column]):
+                text += f" ± {std.loc[method, column]:.{decimals}f}"
+            cells.append(f"**{text}**" if np.isclose(value, best[column]) else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every run's per-class value in percent: (dataset, metric, method, tail, seed, category, class_role).
+
+    Kept per seed because a class's role (head or tail) changes from seed to seed."""
+    keys = ["dataset", "metric", "method", "tail", "seed", "category", "class_role"]
+    table = metrics[keys + ["value"]].sort_values(keys).reset_index(drop=True)
+    table["value"] = 100.0 * table["value"]
+    return table
+
+
+def runtime_table(benchmark_files: list[str]) -> pd.DataFrame:
+    """Time and peak memory per stage (and method) from Snakemake ``benchmark:`` files
+    (``<results>/benchmarks/<stage>/<dataset>/.../<name>.tsv``)."""
+    rows = []
+    for path in benchmark_files:
+        parts = str(path).split("/")
+        stage = parts[parts.index("benchmarks") + 1]
+        name = parts[-1].removesuffix(".tsv")
+        record = pd.read_csv(path, sep="\t").iloc[-1]
+        rows.append({"stage": stage, "method": name if stage in ("fit_score", "evaluate") else "",
+                     "seconds": float(record["s"]), "max_rss_mb": float(record["max_rss"])})
+    frame = pd.DataFrame(rows, columns=["stage", "method", "seconds", "max_rss_mb"])
+    grouped = frame.groupby(["stage", "method"], sort=False)
+    return grouped.agg(jobs=("seconds", "size"), mean_seconds=("seconds", "mean"), total_seconds=("seconds", "sum"),
+                       peak_rss_mb=("max_rss_mb", "max")).round(2).reset_index()

@@ -3,7 +3,7 @@ import re
 import pandas as pd
 import pytest
 
-from tailedcore.tables import group_means, seed_summary, to_latex, wide_table
+from tailedcore.tables import group_means, seed_summary, to_latex, to_markdown, wide_table
 
 
 def metric_rows():
@@ -52,3 +52,49 @@ def test_a_group_without_classes_stays_as_an_empty_column():
     assert list(table.columns) == ["pareto_tail", "pareto_head", "pareto_all"]
     assert pd.isna(table.loc["patchcore", "pareto_tail"])
     assert "--" in to_latex(table, "c", "l")
+
+
+def test_markdown_shows_mean_and_std_and_bolds_the_best():
+    summary = seed_summary(group_means(metric_rows()))
+    table = wide_table(summary, ["pareto"], ["patchcore", "other"])
+    std = wide_table(summary, ["pareto"], ["patchcore", "other"], values="std")
+    markdown = to_markdown(table, std)
+    lines = markdown.strip().splitlines()
+    assert lines[0].startswith("| method | Pareto Ct | Pareto Ch | Pareto all")
+    assert len(lines) == 4
+    assert "**75.00 ± 7.07**" in lines[2]  # tail: seeds 70 and 80
+    assert "**" not in lines[3]
+
+
+def test_comparison_with_the_paper():
+    from tailedcore.paper import compare_with_paper
+
+    summary = pd.DataFrame([
+        dict(dataset="d", metric="image_auroc", method="tailedcore", tail="step_k4", group=g, mean=m, std=0.1, n_seeds=5)
+        for g, m in (("tail", 95.0), ("head", 96.0), ("all", 95.4))])
+    comparison = compare_with_paper(summary, "mvtecad")
+    ours = comparison[comparison["source"] == "ours"].set_index("group")
+    assert ours.loc["tail", "paper"] == 95.82 and ours.loc["tail", "difference"] == pytest.approx(95.0 - 95.82)
+    assert "typo" in ours.loc["head", "paper_note"]  # spec §3.2: 95.34 contradicts its own C_t and all
+    quoted = comparison[comparison["source"] == "quoted"]
+    assert {"HVQ", "WinCLIP", "AnomalyCLIP"} <= set(quoted["method"]) and quoted["ours"].isna().all()
+    assert "PatchCore" not in set(quoted["method"])  # methods we run are never quoted as if they were not
+    softpatch_pareto = comparison[(comparison["method"] == "SoftPatch") & (comparison["tail"] == "pareto")]
+    assert softpatch_pareto.empty  # we did not run it here: no half comparison
+
+
+def test_runtime_table_from_benchmark_files(tmp_path):
+    from tailedcore.tables import runtime_table
+
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    files = []
+    for stage, name, seconds, rss in (("fit_score", "patchcore", 10, 700), ("fit_score", "patchcore", 20, 900),
+                                      ("features", "fabric", 3, 1000)):
+        path = tmp_path / "results" / "benchmarks" / stage / "d" / f"x{len(files)}" / f"{name}.tsv"
+        path.parent.mkdir(parents=True)
+        path.write_text(header + f"{seconds}\t0:00:10\t{rss}\t0\t0\t0\t0\t0\t0\t1\n")
+        files.append(str(path))
+    table = runtime_table(files).set_index(["stage", "method"])
+    assert table.loc[("fit_score", "patchcore"), "mean_seconds"] == 15
+    assert table.loc[("fit_score", "patchcore"), "peak_rss_mb"] == 900
+    assert table.loc[("features", ""), "jobs"] == 1

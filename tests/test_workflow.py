@@ -67,6 +67,18 @@ def test_snakemake_end_to_end(tmp_path):
     report = json.loads((tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "tailedcore.json").read_text())
     assert report["options"]["tail_augmentation"] == "rotflip" and "tail_recall" in report
 
+    # figures for every tail type, as PNG and SVG, and the HTML report that registers them with the tables
+    figures = tmp_path / "results" / "figures" / "tiny"
+    for kind in ("per_class", "anomaly_maps", "tail_sampler"):
+        for tail in ("step_k1", "pareto"):
+            assert (figures / f"{kind}_{tail}.png").stat().st_size > 1000
+            assert (figures / f"{kind}_{tail}.svg").read_text().startswith("<?xml")
+    assert (tables / "tiny_image_auroc.md").read_text().count("\n| ") == 5  # header row + 4 methods
+    report = subprocess.run(command[:-2] + ["--report", str(tmp_path / "report.html")], capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert (tmp_path / "report.html").stat().st_size > 10000
+
     # features are computed once per category, not per run
     assert len(list((tmp_path / "results" / "tiny" / "features").rglob("*.patches.npy"))) == 3
 

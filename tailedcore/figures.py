@@ -1,0 +1,109 @@
+"""Figures (PNG + SVG, deterministic): per-class AUROC bars, the TailSampler's view, anomaly maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .data.images import load_image, load_mask  # noqa: E402
+from .metrics import anomaly_maps  # noqa: E402
+
+STYLE = {"figure.dpi": 110, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+         "svg.hashsalt": "tailedcore", "savefig.bbox": "tight"}
+METHOD_COLOURS = {"patchcore": "#4c72b0", "softpatch": "#dd8452", "tailedcore": "#55a868", "padim": "#8172b3"}
+
+
+def save(figure, stem: str | Path) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg (no timestamps, fixed hash salt: same input, same bytes)."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    figure.savefig(paths[0], metadata={"Software": None})
+    figure.savefig(paths[1], metadata={"Date": None, "Creator": None})
+    plt.close(figure)
+    return paths
+
+
+def per_class_bars(per_class: pd.DataFrame, metric: str, tail: str, seed: int, title: str, stem) -> list[Path]:
+    """Grouped bars for one run: one group per class, one bar per method; tail classes shaded and labelled."""
+    part = per_class[(per_class["metric"] == metric) & (per_class["tail"] == tail) & (per_class["seed"] == seed)]
+    methods = list(dict.fromkeys(part["method"]))
+    roles = part.groupby("category")["class_role"].first()
+    categories = sorted(roles.index, key=lambda c: (roles[c] != "tail", c))  # tail classes first
+    with plt.rc_context(STYLE):
+        figure, axis = plt.subplots(figsize=(max(6, 0.75 * len(categories)), 3.2))
+        width = 0.8 / max(1, len(methods))
+        for i, category in enumerate(categories):
+            if roles[category] == "tail":
+                axis.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
+        for j, method in enumerate(methods):
+            values = part[part["method"] == method].set_index("category")["value"].reindex(categories)
+            axis.bar(np.arange(len(categories)) + (j - (len(methods) - 1) / 2) * width, values, width,
+                     label=method, color=METHOD_COLOURS.get(method), zorder=2)
+        axis.set_xticks(np.arange(len(categories)),
+                        [f"{c}\n(tail)" if roles[c] == "tail" else c for c in categories], rotation=0, fontsize=7)
+        axis.set_ylabel(f"{metric.replace('_', ' ')} (%)")
+        low = np.nanmin(part["value"]) if len(part) else 0
+        axis.set_ylim(max(0, 10 * np.floor(low / 10) - 5), 100)
+        axis.set_title(title)
+        axis.legend(ncol=len(methods), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        return save(figure, stem)
+
+
+def tail_sampler_figure(report: dict, true_sizes: np.ndarray, title: str, stem) -> list[Path]:
+    """Left: estimated class size per training image against its true class size (clean images; noise
+    images at their class); right: the class-size list with the elbow, the cap and the chosen cut."""
+    kappa = np.asarray(report["estimated_class_sizes"], dtype=float)
+    sizes = report["tail_size_list"]
+    with plt.rc_context(STYLE):
+        figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(kappa)) * np.maximum(1, true_sizes) * 0.1
+        predicted = kappa <= report["tail_cut"]
+        left.scatter(true_sizes + jitter, kappa, s=8, c=np.where(predicted, "#c44e52", "#4c72b0"), alpha=0.6)
+        top = max(true_sizes.max(), kappa.max()) * 1.1
+        left.plot([0, top], [0, top], color="0.6", lw=0.8, ls="--")
+        left.axhline(report["tail_cut"], color="#c44e52", lw=0.8)
+        left.set_xlabel("true class size (images in the training pool)")
+        left.set_ylabel("estimated class size $\\kappa$")
+        left.set_title("red: predicted tail ($\\kappa \\leq K^*$)")
+        right.plot(np.arange(len(sizes)), sizes, marker="o", ms=3, color="#4c72b0")
+        right.plot([0, len(sizes) - 1], [sizes[0], sizes[-1]], color="0.6", lw=0.8, ls="--", label="chord")
+        right.axhline(report["tail_elbow"], color="#8172b3", lw=0.8, ls=":", label=f"elbow {report['tail_elbow']}")
+        right.axhline(report["tail_cap"], color="#dd8452", lw=0.8, ls=":", label=f"15 % cap {report['tail_cap']}")
+        right.axhline(report["tail_cut"], color="#c44e52", lw=1.0, label=f"cut $K^*$ = {report['tail_cut']}")
+        right.set_xlabel("estimated class (descending size)")
+        right.set_ylabel("estimated size $\\eta$")
+        right.legend(fontsize=7)
+        figure.suptitle(title, y=1.03)
+        return save(figure, stem)
+
+
+def anomaly_map_figure(examples: pd.DataFrame, scores: dict[str, dict], resize: int, crop: int, sigma: float,
+                       title: str, stem) -> list[Path]:
+    """Rows = test images (image_id, category, class_role, image_path, mask_path); columns = image,
+    ground truth, and each method's anomaly map (normalised per map)."""
+    methods = list(scores)
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(len(examples), 2 + len(methods),
+                                    figsize=(1.6 * (2 + len(methods)), 1.6 * len(examples)), squeeze=False)
+        for row, example in enumerate(examples.itertuples(index=False)):
+            axes[row, 0].imshow(load_image(example.image_path, resize, crop))
+            axes[row, 0].set_ylabel(f"{example.category}\n({example.class_role})", fontsize=7)
+            axes[row, 1].imshow(load_mask(example.mask_path, resize, crop, "half"), cmap="gray", vmin=0, vmax=1)
+            for col, method in enumerate(methods, start=2):
+                position = scores[method]["position"][example.image_id]
+                amap = anomaly_maps(scores[method]["patch_scores"][position][None], crop, sigma)[0]
+                axes[row, col].imshow(amap, cmap="inferno")
+            for axis in axes[row]:
+                axis.set_xticks([])
+                axis.set_yticks([])
+        for col, name in enumerate(["image", "ground truth", *methods]):
+            axes[0, col].set_title(name, fontsize=8)
+        figure.suptitle(title)
+        return save(figure, stem)
