@@ -75,7 +75,7 @@ def all_tables():
         for name in (
             "image_auroc.csv", "image_auroc.tex", "image_auroc.md", "image_auroc_per_seed.csv",
             "pixel_auroc.csv", "pixel_auroc.tex", "pixel_auroc.md", "pixel_auroc_per_seed.csv",
-            "tidy.csv", "per_class.csv", "vs_paper.csv", "runtime.csv",
+            "tidy.csv", "extra_metrics.csv", "per_class.csv", "vs_paper.csv", "runtime.csv",
         )
     ]
     kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in METHODS else [])

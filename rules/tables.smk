@@ -39,6 +39,11 @@ rule tables:
             category="Tables",
             labels={"dataset": "{dataset}", "table": "tidy summary"},
         ),
+        extra_metrics=report(
+            f"{RESULTS}/tables/{{dataset}}_extra_metrics.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "extra metrics (beyond the paper)"},
+        ),
         per_class=report(
             f"{RESULTS}/tables/{{dataset}}_per_class.csv",
             category="Tables",

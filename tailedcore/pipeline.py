@@ -1,4 +1,8 @@
-"""One function per workflow stage: what a thin Snakemake script calls. Pure file-in, file-out."""
+"""One function per workflow stage: what a thin Snakemake script calls. Pure file-in, file-out.
+
+torch, the backbones and matplotlib are imported inside the stages that use them, so that the many
+light jobs (index, splits, evaluation, tables) start in about a second.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import __version__
 from .data import dataset_categories
 from .data.index import build_mvtec_index, build_visa_index, read_index
 from .data.synthetic import SyntheticSpec, write_dataset
-from .features.augment import tail_views
-from .features.cache import FeatureConfig, FeatureExtractor, FeatureStore, extract_category
-from .methods.base import FeatureSet, build_method
 from .metrics import evaluate_run
 from .official import convert_official
 from .splits import SplitRules, generate_split, read_manifest, split_statistics
-from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
 from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
 from .tables import group_means, per_class_table, seed_summary, to_latex, to_markdown, wide_table
 
@@ -67,17 +66,25 @@ def make_split(index_path, tail: str, seed: int, noise_ratio: float, split_confi
     return manifest
 
 
-def feature_config(features: dict) -> FeatureConfig:
+def feature_config(features: dict):
     """The config's features block without its scheduling keys (threads change no number)."""
+    from .features.cache import FeatureConfig
+
     return FeatureConfig(**{key: value for key, value in features.items() if key != "threads"})
 
 
 def extract_features(index_path, category: str, features: dict, folder, threads: int) -> dict:
+    import torch
+
+    from .features.cache import extract_category
+
     torch.set_num_threads(max(1, threads))
     return extract_category(read_index(index_path), category, feature_config(features), folder, threads=threads)
 
 
-def _feature_set(store: FeatureStore, rows: pd.DataFrame) -> FeatureSet:
+def _feature_set(store, rows: pd.DataFrame):
+    from .methods.base import FeatureSet
+
     ids, categories = rows["image_id"].tolist(), rows["category"].tolist()
     return FeatureSet(ids, store.patch_features(ids, categories), store.global_features(ids, categories))
 
@@ -96,6 +103,9 @@ def resolve_per_setting(value, dataset: str, tail: str):
 
 def _augmenter(image_paths: list[str], features: dict):
     """Tail views computed with the backbone at fit time, for the flagged tail images only."""
+    from .features.augment import tail_views
+    from .features.cache import FeatureExtractor
+
     extractor = None
 
     def augment(rows: list[int], kind: str) -> np.ndarray:
@@ -124,6 +134,11 @@ def run_method(method: str, options: dict, seed: int, manifest_path, index_path,
                categories: list[str], features: dict, setting: tuple[str, str], scores_path, report_path,
                threads: int) -> dict:
     """Fit a method on the split's training pool (all categories together) and score every test image."""
+    import torch
+
+    from .features.cache import FeatureStore
+    from .methods.base import build_method
+
     torch.set_num_threads(max(1, threads))
     options = {key: resolve_per_setting(value, *setting) for key, value in options.items()}
     generator = torch.Generator().manual_seed(seed)
@@ -160,7 +175,8 @@ def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, 
     with np.load(scores_path) as data:
         scores = {key: data[key] for key in data.files}
     metrics = evaluate_run(scores, read_manifest(manifest_path), read_index(index_path), run, features["resize"],
-                           features["crop"], evaluation["sigma"], evaluation["gt_rule"], protocol)
+                           features["crop"], evaluation["sigma"], evaluation["gt_rule"], protocol,
+                           extra=evaluation.get("extra_metrics", False))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(output, index=False)
     return metrics
@@ -193,16 +209,20 @@ def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods
         per_seed[per_seed["metric"] == metric].to_csv(f"{stem}_per_seed.csv", index=False)
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", ".md", "_per_seed.csv")]
     summary.to_csv(out_dir / f"{dataset}_tidy.csv", index=False)
+    extras = summary[summary["metric"].str.startswith("extra_")]  # beyond the paper: kept apart from Tables 1-4
+    extras.round(2).to_csv(out_dir / f"{dataset}_extra_metrics.csv", index=False)
     per_class_table(metrics).to_csv(out_dir / f"{dataset}_per_class.csv", index=False)
     comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
     comparison.round(2).to_csv(out_dir / f"{dataset}_vs_paper.csv", index=False)
-    return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "per_class", "vs_paper")]
+    return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "extra_metrics", "per_class", "vs_paper")]
 
 
 def make_figures(dataset: str, tail: str, seed: int, methods: list[str], results: str | Path, per_class_path,
                  features: dict, evaluation: dict, out_dir) -> list[Path]:
     """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
     runs) and the anomaly maps of a few tail- and head-class test images."""
+    from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
+
     results, out_dir = Path(results), Path(out_dir)
     per_class = pd.read_csv(per_class_path)
     index = read_index(results / dataset / "index.csv").set_index("image_id")
