@@ -7,9 +7,9 @@ light jobs (index, splits, evaluation, tables) start in about a second.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 import logging
 import platform
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +21,8 @@ from .data.index import build_mvtec_index, build_visa_index, read_index
 from .data.synthetic import SyntheticSpec, write_dataset
 from .metrics import evaluate_run
 from .official import convert_official
-from .splits import SplitRules, generate_split, read_manifest, split_statistics
 from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
+from .splits import SplitRules, generate_split, read_manifest, split_statistics
 from .tables import group_means, per_class_table, seed_summary, to_latex, to_markdown, wide_table
 
 log = logging.getLogger(__name__)

@@ -44,6 +44,25 @@ def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str], valu
     return table
 
 
+def _formatted_rows(table: pd.DataFrame, decimals: int, best_format: str, missing: str,
+                    std: pd.DataFrame | None = None):
+    """(method, cell texts) per row: NaN as ``missing``, ``± std`` when given, the column's best in
+    ``best_format``."""
+    best = table.max(axis=0)
+    for method, row in table.iterrows():
+        cells = []
+        for column in table.columns:
+            value = row[column]
+            if pd.isna(value):
+                cells.append(missing)
+                continue
+            text = f"{value:.{decimals}f}"
+            if std is not None and not pd.isna(std.loc[method, column]):
+                text += f" ± {std.loc[method, column]:.{decimals}f}"
+            cells.append(best_format % text if np.isclose(value, best[column]) else text)
+        yield method, cells
+
+
 def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
     """booktabs table with one column group per tail type; the best value of each column in bold."""
     tails = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
@@ -54,16 +73,7 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -
     lines.append("".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(len(tails))))
     lines.append(" & " + " & ".join(GROUP_LABELS[g] for _ in tails for g in GROUPS) + r" \\")
     lines.append(r"\midrule")
-    best = table.max(axis=0)
-    for method, row in table.iterrows():
-        cells = []
-        for column in table.columns:
-            value = row[column]
-            if pd.isna(value):
-                cells.append("--")
-                continue
-            text = f"{value:.{decimals}f}"
-            cells.append(rf"\textbf{{{text}}}" if np.isclose(value, best[column]) else text)
+    for method, cells in _formatted_rows(table, decimals, r"\textbf{%s}", "--"):
         name = str(method).replace("_", r"\_")
         lines.append(f"{name} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
@@ -75,19 +85,8 @@ def to_markdown(table: pd.DataFrame, std: pd.DataFrame | None = None, decimals: 
     header = ["method"] + [f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
                            f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}" for c in table.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    best = table.max(axis=0)
-    for method, row in table.iterrows():
-        cells = [str(method)]
-        for column in table.columns:
-            value = row[column]
-            if pd.isna(value):
-                cells.append("–")
-                continue
-            text = f"{value:.{decimals}f}"
-            if std is not None and not pd.isna(std.loc[method, column]):
-                text += f" ± {std.loc[method, column]:.{decimals}f}"
-            cells.append(f"**{text}**" if np.isclose(value, best[column]) else text)
-        lines.append("| " + " | ".join(cells) + " |")
+    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std):
+        lines.append("| " + " | ".join([str(method), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
