@@ -25,3 +25,14 @@ def test_invalid_values_are_rejected(mutate, fragment):
     mutate(config)
     with pytest.raises(jsonschema.ValidationError, match=fragment):
         jsonschema.validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize("block,fragment", [
+    ({"kind": "folder", "noise_ratio": 0.1}, "path"),
+    ({"kind": "mvtec", "noise_ratio": 0.1}, "is not valid under any of the given schemas"),
+])
+def test_a_dataset_must_say_where_its_images_come_from(block, fragment):
+    config = yaml.safe_load((ROOT / "config" / "quickstart.yaml").read_text())
+    config["datasets"]["mine"] = block
+    with pytest.raises(jsonschema.ValidationError, match=fragment):
+        jsonschema.validate(config, SCHEMA)
