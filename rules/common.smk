@@ -15,8 +15,33 @@ SEEDS = config["splits"]["seeds"]
 METHODS = config["methods"]["run"]
 BACKBONE = config["features"]["backbone"]
 
+SWEEP = config["sweep"]
+# A sweep point is a derived dataset: the base dataset's images, index and features at another noise ratio.
+SWEEP_POINTS = {
+    f"{base}_nr{round(1000 * ratio):04d}": (base, ratio)
+    for base in SWEEP.get("datasets", [])
+    for ratio in SWEEP.get("noise_ratios", [])
+}
+for _name, (_base, _ratio) in SWEEP_POINTS.items():
+    if _base not in DATASETS:
+        raise ValueError(f"sweep.datasets names {_base!r}, which is not a configured dataset")
+DATA_OF = {name: base for name, (base, _) in SWEEP_POINTS.items()}
+
+
+def data_of(dataset):
+    """The dataset whose images, index and feature cache a (possibly derived) dataset uses."""
+    return DATA_OF.get(dataset, dataset)
+
+
+def dataset_block(dataset):
+    if dataset in SWEEP_POINTS:
+        base, ratio = SWEEP_POINTS[dataset]
+        return {**DATASETS[base], "noise_ratio": ratio}
+    return DATASETS[dataset]
+
+
 def categories(dataset):
-    return dataset_categories(DATASETS[dataset])
+    return dataset_categories(DATASETS[data_of(dataset)])
 
 
 def dataset_identity(dataset):
@@ -38,6 +63,8 @@ FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path
 
 def uses_official_splits(dataset):
     """Official manifests exist only for MVTec AD and VisA; other datasets always use the generator."""
+    if dataset in SWEEP_POINTS:  # official manifests exist only at the paper's noise ratio
+        return False
     return config["splits"]["source"] == "official" and DATASETS[dataset]["kind"] in ("mvtec", "visa")
 
 
@@ -50,8 +77,16 @@ def archive_path(dataset):
     return block.get("archive") or f"{RESOURCES}/downloads/{block['filename']}"
 
 
+def index_file(wildcards):
+    return f"{RESULTS}/{data_of(wildcards.dataset)}/index.csv"
+
+
+def feature_folder(dataset):
+    return f"{RESULTS}/{data_of(dataset)}/features/{BACKBONE}"
+
+
 def feature_files(wildcards):
-    folder = f"{RESULTS}/{wildcards.dataset}/features/{BACKBONE}"
+    folder = feature_folder(wildcards.dataset)
     return [f"{folder}/{c}.{part}" for c in categories(wildcards.dataset) for part in ("patches.npy", "global.npy", "ids.txt")]
 
 
@@ -83,7 +118,10 @@ def all_tables():
         f"{RESULTS}/figures/{dataset}/{kind}_{tail}.{ext}"
         for dataset in DATASETS for kind in kinds for tail in TAILS for ext in ("png", "svg")
     ]
-    return tables + figures
+    sweeps = [
+        f"{RESULTS}/figures/{dataset}/noise_sweep.{ext}" for dataset in SWEEP.get("datasets", []) for ext in ("png", "svg")
+    ] if SWEEP.get("noise_ratios") else []
+    return tables + figures + sweeps
 
 
 wildcard_constraints:

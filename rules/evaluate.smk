@@ -5,7 +5,7 @@ rule evaluate:
     input:
         scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
-        index=f"{RESULTS}/{{dataset}}/index.csv",
+        index=index_file,
     output:
         metrics=f"{RESULTS}/{{dataset}}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
     params:

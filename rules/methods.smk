@@ -5,7 +5,7 @@
 rule fit_score:
     input:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
-        index=f"{RESULTS}/{{dataset}}/index.csv",
+        index=index_file,
         features=feature_files,
     output:
         scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
@@ -13,7 +13,7 @@ rule fit_score:
     params:
         options=lambda wc: method_options(wc.method),
         model_seed=config["methods"]["seed"],
-        feature_folder=lambda wc: f"{RESULTS}/{wc.dataset}/features/{BACKBONE}",
+        feature_folder=lambda wc: feature_folder(wc.dataset),
         categories=lambda wc: categories(wc.dataset),
         features=config["features"],
         version=VERSION,

@@ -8,7 +8,7 @@ rule official_manifest:
     wildcard_constraints:
         name="prune_good|inject_defects",
     params:
-        kind=lambda wc: DATASETS[wc.dataset]["kind"],
+        kind=lambda wc: dataset_block(wc.dataset)["kind"],
         local_dir=config["splits"]["official_dir"],
         base_url=config["splits"]["official_base_url"],
     log:
@@ -18,7 +18,7 @@ rule official_manifest:
 
 
 def split_inputs(wildcards):
-    inputs = {"index": f"{RESULTS}/{wildcards.dataset}/index.csv"}
+    inputs = {"index": index_file(wildcards)}
     if uses_official_splits(wildcards.dataset):
         folder = f"{RESOURCES}/official_splits/{wildcards.dataset}/{wildcards.tail}/seed{wildcards.seed}"
         inputs.update(prune=f"{folder}/prune_good.txt", inject=f"{folder}/inject_defects.txt")
@@ -32,7 +32,7 @@ rule split:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
         stats=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
     params:
-        noise_ratio=lambda wc: DATASETS[wc.dataset]["noise_ratio"],
+        noise_ratio=lambda wc: dataset_block(wc.dataset)["noise_ratio"],
         splits=config["splits"],
         official=lambda wc: uses_official_splits(wc.dataset),
         version=VERSION,

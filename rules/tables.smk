@@ -130,3 +130,33 @@ rule runtime_table:
         f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
     script:
         f"{SCRIPTS}/runtime_table.py"
+
+
+rule noise_sweep:
+    input:
+        metrics=lambda wc: expand(
+            f"{RESULTS}/{{point}}/metrics/{SWEEP['tail']}/seed{{seed}}/{{method}}.csv",
+            point=[name for name, (base, _) in SWEEP_POINTS.items() if base == wc.dataset],
+            seed=SWEEP["seeds"],
+            method=METHODS,
+        ),
+    output:
+        table=report(
+            f"{RESULTS}/tables/{{dataset}}_noise_sweep.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "noise-ratio sweep"},
+        ),
+        figure=report(
+            f"{RESULTS}/figures/{{dataset}}/noise_sweep.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep"},
+        ),
+        svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
+    params:
+        ratios=lambda wc: {name: ratio for name, (base, ratio) in SWEEP_POINTS.items() if base == wc.dataset},
+        tail=SWEEP["tail"],
+        version=VERSION,
+    log:
+        f"{RESULTS}/logs/noise_sweep/{{dataset}}.log",
+    script:
+        f"{SCRIPTS}/noise_sweep.py"

@@ -107,3 +107,21 @@ def anomaly_map_figure(examples: pd.DataFrame, scores: dict[str, dict], resize: 
             axes[0, col].set_title(name, fontsize=8)
         figure.suptitle(title)
         return save(figure, stem)
+
+
+def noise_sweep_figure(sweep: pd.DataFrame, title: str, stem) -> list[Path]:
+    """Image AUROC against the noise ratio, one line per method; tail and head classes in two panels."""
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
+        for axis, group in zip(axes, ("tail", "head")):
+            part = sweep[sweep["group"] == group]
+            for method, line in part.groupby("method", sort=False):
+                line = line.sort_values("noise_ratio")
+                axis.plot(line["noise_ratio"], line["mean"], marker="o", ms=3, label=method,
+                          color=METHOD_COLOURS.get(method))
+            axis.set_title(f"{group} classes")
+            axis.set_xlabel("noise ratio")
+        axes[0].set_ylabel("image AUROC (%)")
+        axes[1].legend(fontsize=7)
+        figure.suptitle(title, y=1.03)
+        return save(figure, stem)

@@ -258,3 +258,19 @@ def mark_given_folder(path: str | Path, marker: str | Path) -> None:
         raise FileNotFoundError(f"dataset folder {root} (the dataset's `path` in the config) does not exist")
     Path(marker).parent.mkdir(parents=True, exist_ok=True)
     Path(marker).write_text(json.dumps({"root": str(root.resolve()), "given": True}, indent=2))
+
+
+def make_noise_sweep(metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path,
+                     figure_path) -> pd.DataFrame:
+    """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
+    from .figures import noise_sweep_figure
+
+    metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
+    metrics = metrics[metrics["metric"] == "image_auroc"]
+    summary = seed_summary(group_means(metrics))
+    summary.insert(1, "noise_ratio", summary["dataset"].map(ratios))
+    summary = summary.sort_values(["method", "noise_ratio", "group"], kind="stable")
+    summary.round(2).to_csv(table_path, index=False)
+    noise_sweep_figure(summary, f"{dataset}, {tail}: image AUROC against the noise ratio",
+                       Path(figure_path).with_suffix(""))
+    return summary

@@ -22,6 +22,7 @@ TINY = {
     "splits": {"tails": ["step_k1", "pareto"], "seeds": [1, 2], "rules": {"tail_threshold": 6}},
     "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32, "target_dim": 32,
                  "threads": 1},
+    "sweep": {"datasets": ["tiny"], "noise_ratios": [0.0, 0.25], "tail": "step_k1", "seeds": [1]},
     "methods": {"run": ["patchcore", "softpatch", "tailedcore", "padim"], "threads": 1,
                 "patchcore": {"coreset_ratio": 0.2}, "tailedcore": {"tail_augmentation": "rotflip"},
                 "padim": {"num_channels": 16}},
@@ -78,6 +79,15 @@ def test_snakemake_end_to_end(tmp_path):
                             text=True, timeout=300)
     assert report.returncode == 0, report.stderr[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 10000
+
+    # the noise-ratio sweep: every method at every ratio, on the dataset's own feature cache
+    sweep = pd.read_csv(tables / "tiny_noise_sweep.csv")
+    assert sorted(sweep["noise_ratio"].unique()) == [0.0, 0.25]
+    assert set(sweep["method"]) == {"patchcore", "softpatch", "tailedcore", "padim"}
+    assert (figures / "noise_sweep.png").stat().st_size > 1000
+    noise = pd.read_csv(tmp_path / "results" / "tiny_nr0250" / "splits" / "step_k1" / "seed1.stats.csv")
+    assert noise["n_train_noise"].sum() > 0
+    assert not (tmp_path / "results" / "tiny_nr0250" / "features").exists()
 
     # features are computed once per category, not per run
     assert len(list((tmp_path / "results" / "tiny" / "features").rglob("*.patches.npy"))) == 3
