@@ -69,8 +69,12 @@ rule tables:
 rule figures:
     input:
         per_class=f"{RESULTS}/tables/{{dataset}}_per_class.csv",
+        index=f"{RESULTS}/{{dataset}}/index.csv",
+        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{SEEDS[0]}.csv",
         scores=lambda wc: expand(
-            f"{RESULTS}/{wc.dataset}/scores/{wc.tail}/seed{SEEDS[0]}/{{method}}.npz", method=METHODS
+            f"{RESULTS}/{wc.dataset}/scores/{wc.tail}/seed{SEEDS[0]}/{{method}}.{{ext}}",
+            method=METHODS,
+            ext=["npz", "json"],
         ),
     output:
         per_class=report(

@@ -7,7 +7,6 @@ light jobs (index, splits, evaluation, tables) start in about a second.
 from __future__ import annotations
 
 import json
-import logging
 import platform
 from dataclasses import asdict
 from pathlib import Path
@@ -25,7 +24,6 @@ from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
 from .splits import SplitRules, generate_split, read_manifest, split_statistics
 from .tables import group_means, per_class_table, seed_summary, to_latex, to_markdown, wide_table
 
-log = logging.getLogger(__name__)
 METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 
 
