@@ -94,8 +94,9 @@ def method_options(method):
     return dict(config["methods"].get(method, {}))
 
 
-def gpu_request():
-    return 0 if config["features"]["device"] == "cpu" else 1
+def gpu_request(block):
+    """1 when the config block (features, methods) may use the GPU: the job then holds `--resources gpu=1`."""
+    return 0 if config[block]["device"] == "cpu" else 1
 
 
 def compare_with(dataset):

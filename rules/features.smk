@@ -14,7 +14,7 @@ rule features:
     threads: config["features"]["threads"]
     resources:
         mem_mb=4000,
-        gpu=gpu_request(),
+        gpu=gpu_request("features"),
     log:
         f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
     benchmark:

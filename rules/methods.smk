@@ -16,10 +16,12 @@ rule fit_score:
         feature_folder=lambda wc: feature_folder(wc.dataset),
         categories=lambda wc: categories(wc.dataset),
         features=config["features"],
+        device=config["methods"]["device"],
         version=VERSION,
     threads: config["methods"]["threads"]
     resources:
         mem_mb=8000,
+        gpu=gpu_request("methods"),
     log:
         f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:

@@ -112,7 +112,7 @@ def _augmenter(image_paths: list[str], features: dict):
         extractor = extractor or FeatureExtractor(config)
         views = [view for row in rows for view in tail_views(image_paths[row], config.resize, config.crop, kind)]
         parts = [extractor(np.stack(views[i:i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)]
-        return np.concatenate(parts).astype(np.float16).astype(np.float32)  # the cache's precision, like base views
+        return np.concatenate(parts).astype(np.float16)  # the cache's precision, like the stored views
 
     return augment
 
@@ -130,14 +130,16 @@ def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
 
 def run_method(method: str, options: dict, seed: int, manifest_path, index_path, feature_folder,
                categories: list[str], features: dict, setting: tuple[str, str], scores_path, report_path,
-               threads: int) -> dict:
+               threads: int, device: str = "cpu") -> dict:
     """Fit a method on the split's training pool (all categories together) and score every test image."""
     import torch
 
+    from .compute import set_device, set_threads
     from .features.cache import FeatureStore
     from .methods.base import build_method
 
-    torch.set_num_threads(max(1, threads))
+    set_threads(threads)
+    resolved = set_device(device)
     options = {key: resolve_per_setting(value, *setting) for key, value in options.items()}
     generator = torch.Generator().manual_seed(seed)
     model = build_method(method, options, generator)
@@ -163,7 +165,8 @@ def run_method(method: str, options: dict, seed: int, manifest_path, index_path,
              patch_scores=np.concatenate(patch_scores).astype(np.float32))
     report.update({"method": method, "options": asdict(model.config), "model_seed": seed, "dataset": setting[0],
                    "tail": setting[1], "features": features, "tailedcore_version": __version__,
-                   "torch": torch.__version__, "device": "cpu", "machine": platform.machine()})
+                   "torch": torch.__version__, "device": str(resolved), "threads": threads,
+                   "machine": platform.machine()})
     Path(report_path).write_text(json.dumps(report, indent=2, default=str))
     return report
 

@@ -50,3 +50,37 @@ def test_projection_is_uniform_in_linear_default_range():
     weight_t = random_projection(features, 128, torch.Generator().manual_seed(0))  # rows = columns of W
     assert weight_t.shape == (256, 128)
     assert np.abs(weight_t).max() <= 1 / 16 and np.abs(weight_t).max() > 0.9 / 16
+
+
+@pytest.mark.parametrize("seed,num_points,dim,clusters", [(0, 3000, 128, 40), (1, 2000, 24, 5), (2, 1500, 7, 300)])
+def test_pruned_greedy_selects_exactly_what_the_full_update_selects(seed, num_points, dim, clusters):
+    """The triangle-inequality skips must never change a selection: same indices, in the same order, as
+    the full distance update with the same arithmetic, on clustered data (where most updates are skipped)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)) * 5
+    points = (centres[rng.integers(clusters, size=num_points)] + rng.normal(size=(num_points, dim))).astype(np.float32)
+    pruned, work = greedy_kcenter(points, num_points // 5, 3, return_work=True)
+    full, full_work = greedy_kcenter(points, num_points // 5, 3, prune=False, return_work=True)
+    np.testing.assert_array_equal(pruned, full)
+    assert full_work == 1.0 and work < 0.7  # the skips are real
+
+
+def test_greedy_ties_go_to_the_first_index_and_duplicates_are_handled():
+    points = np.array([[0, 0], [1, 0], [-1, 0], [0, 0], [1, 0]], dtype=np.float32)
+    # from 0: points 1 and 2 are equally far (first index wins), then 2; then only zero distances remain
+    np.testing.assert_array_equal(greedy_kcenter(points, 4, 0), [0, 1, 2, 0])
+    np.testing.assert_array_equal(greedy_kcenter(points, 4, 0, prune=False), [0, 1, 2, 0])
+
+
+def test_greedy_rejects_bad_arguments():
+    points = np.zeros((5, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="cannot select 6 of 5"):
+        greedy_kcenter(points, 6, 0)
+    with pytest.raises(ValueError, match="start index 9"):
+        greedy_kcenter(points, 2, 9)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible")
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        greedy_kcenter(np.zeros((5, 2), dtype=np.float32), 2, 0, device="cuda")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..compute import resolve_device
 from ..data.images import load_image
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
@@ -35,14 +36,6 @@ class FeatureConfig:
     patch_size: int = 3
     batch_size: int = 32
     device: str = "cpu"
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("features.device is 'cuda' but no CUDA device is visible; use 'cpu' or 'auto'")
-    return torch.device(device)
 
 
 class FeatureExtractor:
@@ -131,7 +124,7 @@ class FeatureStore:
                 raise KeyError(f"image {err.args[0]} has no cached features; the feature cache is stale: rerun "
                                "the features rule") from err
             sort = np.argsort(rows)  # monotone reads from the memory map
-            parts.append(np.asarray(arrays[category][np.asarray(rows)[sort]], dtype=np.float32))
+            parts.append(np.asarray(arrays[category][np.asarray(rows)[sort]]))  # the cache's dtype (float16)
             order.append(part["pos"].to_numpy()[sort])
         stacked, positions = np.concatenate(parts), np.concatenate(order)
         out = np.empty_like(stacked)
@@ -139,7 +132,8 @@ class FeatureStore:
         return out
 
     def patch_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:
-        """(n, h, w, d) float32 in the order of ``image_ids``."""
+        """(n, h, w, d) in the cache's dtype (float16: half the memory; methods compute in float32 chunks),
+        in the order of ``image_ids``."""
         return self._gather(self.patches, image_ids, categories)
 
     def global_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..knn import knn_search
-from ..samplers.greedy import greedy_coreset
+from ..samplers.greedy import greedy_coreset, take_rows
 from .base import FeatureSet, Scores, register
 
 
@@ -44,7 +44,7 @@ class PatchCore:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
         chosen = greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator)
-        self.memory = np.ascontiguousarray(flat[np.sort(chosen)])
+        self.memory = take_rows(flat, np.sort(chosen))
         return {"train_patches": int(len(flat)), "memory_size": int(len(self.memory)),
                 "fit_seconds": time.perf_counter() - started}
 

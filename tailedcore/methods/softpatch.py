@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..samplers.greedy import greedy_coreset
+from ..samplers.greedy import greedy_coreset, take_rows
 from ..samplers.lof import lof_keep_mask, positionwise_lof
 from .base import FeatureSet, Scores, register
 from .patchcore import nearest_neighbour_scores
@@ -51,9 +51,9 @@ class SoftPatch:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
         rows, lof, report = denoise(train.patches, self.config, self.generator)
-        chosen = np.sort(greedy_coreset(flat[rows], self.config.coreset_ratio, self.config.projection_dim,
-                                        self.generator))
-        self.memory = np.ascontiguousarray(flat[rows[chosen]])
+        chosen = np.sort(greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim,
+                                        self.generator, rows=rows))
+        self.memory = take_rows(flat, rows[chosen])
         self.weights = lof[chosen].astype(np.float32)
         report.update(train_patches=int(len(flat)), memory_size=int(len(self.memory)),
                       fit_seconds=time.perf_counter() - started)

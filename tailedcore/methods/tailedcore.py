@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..features.augment import AUGMENTATIONS
-from ..samplers.greedy import greedy_coreset
+from ..samplers.greedy import greedy_coreset, take_rows
 from ..samplers.tail import TailSamplerConfig, estimate_tail
 from .base import FeatureSet, Scores, register
 from .patchcore import nearest_neighbour_scores
@@ -46,23 +46,23 @@ class TailedCore:
         flat = train.patches.reshape(-1, dim)
         # RNG order as the original: LOF projection, head projection + start, tail projection + start
         rows, _, report = denoise(train.patches, cfg, self.generator)
-        clean = flat[rows[np.sort(greedy_coreset(flat[rows], cfg.coreset_ratio, cfg.projection_dim, self.generator))]]
+        clean = take_rows(flat, rows[np.sort(greedy_coreset(flat, cfg.coreset_ratio, cfg.projection_dim, self.generator,
+                                                            rows=rows))])
         tail_rows: list[int] = []
         banks = []
         if cfg.tail_mode != "none":
             estimate = estimate_tail(train.global_embeddings, TailSamplerConfig(
                 cfg.tail_mode, cfg.tail_vote, cfg.trim_percentile, cfg.tail_mass_cap, cfg.quantise_similarities))
             tail_rows = np.flatnonzero(estimate.tail_mask).tolist()
-            tail_patches = [train.patches[tail_rows].reshape(-1, dim)]
+            tail_patches = [train.patches[tail_rows].reshape(-1, dim)]  # parts, never concatenated at full width
             if cfg.tail_augmentation != "none" and tail_rows:
                 if train.augment is None:
                     raise RuntimeError("TailedCore needs image access for tail augmentation (FeatureSet.augment)")
                 tail_patches.append(train.augment(tail_rows, cfg.tail_augmentation).reshape(-1, dim))
-            tail_flat = np.concatenate(tail_patches)
-            chosen = np.sort(greedy_coreset(tail_flat, cfg.coreset_ratio, cfg.projection_dim, self.generator))
-            banks.append(tail_flat[chosen])
+            chosen = np.sort(greedy_coreset(tail_patches, cfg.coreset_ratio, cfg.projection_dim, self.generator))
+            banks.append(take_rows(tail_patches, chosen))
             report.update(tail_size_list=estimate.size_list, tail_elbow=estimate.elbow, tail_cap=estimate.cap,
-                          tail_cut=estimate.cut, tail_patches=int(len(tail_flat)), tail_memory_size=int(len(chosen)),
+                          tail_cut=estimate.cut, tail_patches=int(sum(map(len, tail_patches))), tail_memory_size=int(len(chosen)),
                           estimated_class_sizes=estimate.class_sizes.tolist())
         banks.append(clean)
         self.memory = np.ascontiguousarray(np.concatenate(banks))

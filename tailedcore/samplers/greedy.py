@@ -1,63 +1,191 @@
 """Exact greedy k-center coreset (spec §2.2).
 
-Every iteration updates each point's distance to its nearest chosen centre with one fused
-matrix-vector pass (``|x|^2 - 2 x.c + |c|^2``, torch, all threads) and picks the farthest point next
+Selection rule: start at ``start``; then repeatedly pick the point farthest from its nearest chosen centre
 (first index on ties). Squared distances order points exactly like the Euclidean distances of the
 original code, so the selection is the same.
+
+Two exact implementations:
+
+* CPU (``_greedy_cpu``, numba, all threads): every point remembers its nearest centre ``a(i)``. A new
+  centre ``c`` can only move point ``i`` closer if ``|c - a(i)| < 2 |i - a(i)|`` (triangle inequality), so
+  the distances to ``c`` are computed only for those points; the others keep their distance. Late in a
+  run most points are skipped (about 88 % over a 10 % coreset of 200k real patch features; see bench/).
+  The skip test carries a 0.1 % safety margin, so float rounding can never skip a point that would have
+  moved: the selection is the one of the full update computed with the same arithmetic
+  (``prune=False``), which the unit tests and the bench check index for index.
+* CUDA (``_greedy_torch``): the full update per iteration as one fused pass on the device, with no host
+  synchronisation inside the loop (the next centre is a device tensor).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from numba import njit, prange
+
+from ..compute import current_device, resolve_device
 
 
-def random_projection(features: np.ndarray, dim: int, generator: torch.Generator) -> np.ndarray:
-    """Project (P, D) -> (P, dim) with a bias-free linear map drawn like ``nn.Linear``'s default init
-    (uniform in +-1/sqrt(D)) from ``generator``; identity when dim >= D."""
-    features = np.asarray(features, dtype=np.float32)
-    in_dim = features.shape[1]
-    if dim >= in_dim:
-        return np.ascontiguousarray(features)
-    bound = 1.0 / np.sqrt(in_dim)
-    weight = (torch.rand((dim, in_dim), generator=generator, dtype=torch.float64) * 2 - 1) * bound
-    weight = weight.to(torch.float32).numpy()
-    out = np.empty((len(features), dim), dtype=np.float32)
-    for start in range(0, len(features), 65536):  # bounded temporary memory
-        out[start:start + 65536] = features[start:start + 65536] @ weight.T
+def _as_parts(features) -> list[np.ndarray]:
+    parts = list(features) if isinstance(features, (list, tuple)) else [features]
+    return [part.reshape(len(part), -1) for part in parts]
+
+
+def take_rows(features, rows: np.ndarray) -> np.ndarray:
+    """float32 copy of ``rows`` (indices into the concatenation of ``features``' parts), in the given order."""
+    parts = _as_parts(features)
+    offsets = np.cumsum([0] + [len(part) for part in parts])
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty((len(rows), parts[0].shape[1]), dtype=np.float32)
+    which = np.searchsorted(offsets, rows, side="right") - 1
+    for number, part in enumerate(parts):
+        hits = np.flatnonzero(which == number)
+        if len(hits):
+            local = rows[hits] - offsets[number]
+            order = np.argsort(local, kind="stable")  # monotone reads from memory maps
+            out[hits[order]] = part[local[order]]
     return out
 
 
-@torch.no_grad()
-def greedy_kcenter(points: np.ndarray, num_select: int, start: int) -> np.ndarray:
-    """Indices (in selection order) of the greedy k-center selection starting at ``start``."""
-    data = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
-    num_points = len(data)
-    if not 1 <= num_select <= num_points:
-        raise ValueError(f"cannot select {num_select} of {num_points} points")
-    norms = (data * data).sum(dim=1)
-    nearest = torch.full((num_points,), float("inf"))
-    distances = torch.empty(num_points)
-    selected = torch.empty(num_select, dtype=torch.int64)
-    chosen = int(start)
+def random_projection(features, dim: int, generator: torch.Generator, rows: np.ndarray | None = None) -> np.ndarray:
+    """Project (P, D) -> (P, dim) with a bias-free linear map drawn like ``nn.Linear``'s default init
+    (uniform in +-1/sqrt(D)) from ``generator``; identity when dim >= D.
+
+    ``features`` may be one array or a list of parts (concatenated in order), of any float dtype (float16
+    memory maps included); ``rows`` projects only those rows of the concatenation. Input is read in chunks,
+    so only the (len(rows), dim) float32 result is ever held in full.
+    """
+    parts = _as_parts(features)
+    in_dim = parts[0].shape[1]
+    total = sum(len(part) for part in parts)
+    rows = np.arange(total) if rows is None else np.asarray(rows, dtype=np.int64)
+    weight = None
+    if dim < in_dim:
+        bound = 1.0 / np.sqrt(in_dim)
+        weight = (torch.rand((dim, in_dim), generator=generator, dtype=torch.float64) * 2 - 1) * bound
+        weight = weight.to(torch.float32).numpy().T
+    out = np.empty((len(rows), dim if weight is not None else in_dim), dtype=np.float32)
+    chunk = 65536
+    for start in range(0, len(rows), chunk):
+        block = take_rows(parts, rows[start:start + chunk])
+        out[start:start + chunk] = block @ weight if weight is not None else block
+    return out
+
+
+@njit(fastmath=True, inline="always")
+def _sqdist(a, b):
+    total = np.float32(0.0)
+    for j in range(a.shape[0]):
+        diff = a[j] - b[j]
+        total += diff * diff
+    return total
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _greedy_cpu(points, num_select, start, prune, num_chunks):  # pragma: no cover - compiled by numba
+    num, dim = points.shape
+    nearest = np.full(num, np.inf, dtype=np.float32)
+    owner = np.zeros(num, dtype=np.int32)  # index (in selection order) of each point's nearest centre
+    centres = np.empty((num_select, dim), dtype=np.float32)
+    centre_quarter = np.empty(num_select, dtype=np.float32)  # |c - c_j|^2 / 4, shrunk by the safety margin
+    selected = np.empty(num_select, dtype=np.int64)
+    best_value = np.empty(num_chunks, dtype=np.float32)
+    best_index = np.empty(num_chunks, dtype=np.int64)
+    computed = np.zeros(num_chunks, dtype=np.int64)
+    step = (num + num_chunks - 1) // num_chunks
+    shrink = np.float32(0.25 / (1.0 + 1e-3))
+    chosen = start
     for k in range(num_select):
         selected[k] = chosen
-        torch.addmv(norms, data, data[chosen], beta=1.0, alpha=-2.0, out=distances)
-        distances += norms[chosen]
+        centre = points[chosen].copy()
+        centres[k] = centre
+        if prune:
+            for j in prange(k):
+                centre_quarter[j] = _sqdist(centres[j], centre) * shrink
+        for chunk in prange(num_chunks):
+            lo = chunk * step
+            hi = min(num, lo + step)
+            top = np.float32(-1.0)
+            top_index = lo
+            count = 0
+            for i in range(lo, hi):
+                current = nearest[i]
+                # skip when |c - a(i)|^2 / 4 >= |i - a(i)|^2: then |i - c| >= |i - a(i)|
+                if k == 0 or not prune or centre_quarter[owner[i]] < current:
+                    count += 1
+                    distance = _sqdist(points[i], centre)
+                    if distance < current:
+                        current = distance
+                        nearest[i] = distance
+                        owner[i] = k
+                if current > top:  # strict: first index on ties within the chunk
+                    top = current
+                    top_index = i
+            best_value[chunk] = top
+            best_index[chunk] = top_index
+            computed[chunk] += count
+        top = np.float32(-1.0)
+        for chunk in range(num_chunks):  # chunks are in index order: first index on ties overall
+            if best_value[chunk] > top:
+                top = best_value[chunk]
+                chosen = best_index[chunk]
+    return selected, computed.sum()
+
+
+def greedy_kcenter(points: np.ndarray, num_select: int, start: int, device: str | None = None, prune: bool = True,
+                   return_work: bool = False):
+    """Indices (in selection order) of the greedy k-center selection starting at ``start``.
+
+    ``device``: cpu | cuda | auto; None = the process's (``compute.set_device``). ``prune=False`` is the reference: the full distance update every
+    iteration with the same arithmetic. With ``return_work`` also returns the fraction of the P x M point
+    distances actually computed.
+    """
+    num_points = len(points)
+    if not 1 <= num_select <= num_points:
+        raise ValueError(f"cannot select {num_select} of {num_points} points")
+    if not 0 <= start < num_points:
+        raise ValueError(f"start index {start} outside 0..{num_points - 1}")
+    if resolve_device(device or current_device()).type == "cuda":
+        selected, work = _greedy_torch(points, num_select, start, torch.device("cuda")), 1.0
+    else:
+        import numba
+
+        data = np.ascontiguousarray(points, dtype=np.float32)
+        selected, computed = _greedy_cpu(data, int(num_select), int(start), bool(prune),
+                                         max(1, 4 * numba.get_num_threads()))
+        work = float(computed) / (num_points * num_select)
+    return (selected, work) if return_work else selected
+
+
+@torch.no_grad()
+def _greedy_torch(points: np.ndarray, num_select: int, start: int, device: torch.device) -> np.ndarray:
+    """Full update per iteration with torch (|x|^2 - 2 x.c + |c|^2, one fused pass); no host syncs."""
+    data = torch.as_tensor(np.ascontiguousarray(points, dtype=np.float32), device=device)
+    norms = (data * data).sum(dim=1)
+    nearest = torch.full((len(data),), float("inf"), device=device)
+    distances = torch.empty(len(data), device=device)
+    selected = torch.empty(num_select, dtype=torch.int64, device=device)
+    chosen = torch.tensor(int(start), device=device)
+    for k in range(num_select):
+        selected[k] = chosen
+        centre = data.index_select(0, chosen.view(1))[0]
+        torch.addmv(norms, data, centre, beta=1.0, alpha=-2.0, out=distances)
+        distances += norms.index_select(0, chosen.view(1))
         torch.minimum(nearest, distances, out=nearest)
-        nearest[chosen] = 0.0  # exact zero for the centre itself, whatever the rounding
-        chosen = int(torch.argmax(nearest))
-    return selected.numpy()
+        nearest.index_fill_(0, chosen.view(1), 0.0)  # exact zero for the centre itself, whatever the rounding
+        chosen = torch.argmax(nearest)
+    return selected.cpu().numpy()
 
 
-def greedy_coreset(features: np.ndarray, ratio: float, projection_dim: int, generator: torch.Generator,
-                   min_select: int = 1) -> np.ndarray:
+def greedy_coreset(features, ratio: float, projection_dim: int, generator: torch.Generator,
+                   min_select: int = 1, device: str | None = None, rows: np.ndarray | None = None) -> np.ndarray:
     """Greedy coreset of floor(ratio * P) rows (at least ``min_select``) on a random projection.
 
-    Randomness (projection, then start index) comes from ``generator`` only.
+    ``features``/``rows`` as in ``random_projection`` (the P points are ``rows`` when given); returned
+    indices count within those P points. Randomness (projection, then start index) comes from ``generator``.
     """
-    num_points = len(features)
+    projected = random_projection(features, projection_dim, generator, rows)
+    num_points = len(projected)
     num_select = min(num_points, max(min_select, int(np.floor(ratio * num_points))))
-    projected = random_projection(features, projection_dim, generator)
     start = int(torch.randint(num_points, (1,), generator=generator).item())
-    return greedy_kcenter(projected, num_select, start)
+    return greedy_kcenter(projected, num_select, start, device=device)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..compute import current_device, resolve_device
 from .greedy import random_projection
 
 
@@ -37,19 +38,21 @@ def local_outlier_factor(points: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def positionwise_lof(patches: np.ndarray, k: int, projection_dim: int, generator: torch.Generator,
-                     max_batch_elements: int = 20_000_000) -> np.ndarray:
+                     max_batch_elements: int = 20_000_000, device: str | None = None) -> np.ndarray:
     """patches (N, h, w, d) -> LOF score of every patch (N, h, w); one LOF model per position.
 
-    Positions are processed in batches whose N x N distance matrices hold at most ``max_batch_elements``.
+    Positions are processed in batches whose N x N distance matrices hold at most ``max_batch_elements``
+    (float64), on ``device`` (None = the process's, ``compute.set_device``).
     """
+    target = resolve_device(device or current_device())
     num, height, width, dim = patches.shape
     positions_per_batch = max(1, max_batch_elements // (num * num))
     projected = random_projection(patches.reshape(-1, dim), projection_dim, generator)
     by_position = torch.from_numpy(projected.reshape(num, height * width, -1)).permute(1, 0, 2)  # (hw, N, p)
     scores = torch.empty(height * width, num, dtype=torch.float64)
     for start in range(0, height * width, positions_per_batch):
-        scores[start:start + positions_per_batch] = local_outlier_factor(
-            by_position[start:start + positions_per_batch], k)
+        batch = by_position[start:start + positions_per_batch].to(target)
+        scores[start:start + positions_per_batch] = local_outlier_factor(batch, k).cpu()
     return scores.permute(1, 0).reshape(num, height, width).numpy()
 
 

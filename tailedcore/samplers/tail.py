@@ -39,13 +39,17 @@ def _round_half_even(values: np.ndarray) -> np.ndarray:
 
 
 def _mode_per_row(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """For each row r: the most frequent ``values[i]`` over the i with membership[r, i]; ties -> smallest."""
-    num = len(values)
-    rows, cols = np.nonzero(membership)
-    width = int(values.max()) + 1
-    counts = np.bincount(rows * width + values[cols], minlength=num * width).reshape(num, width)
-    mode = counts.argmax(axis=1)  # first maximum = smallest value
-    empty = counts.max(axis=1) == 0
+    """For each row r: the most frequent ``values[i]`` over the i with membership[r, i]; ties -> smallest.
+
+    Counted as one matrix product, membership (R, N) x one-hot of the distinct values (N, U): exact
+    integer counts in float32 (N < 2^24).
+    """
+    distinct, which = np.unique(values, return_inverse=True)
+    onehot = torch.zeros(len(values), len(distinct))
+    onehot[torch.arange(len(values)), torch.from_numpy(which.reshape(-1))] = 1.0
+    counts = torch.from_numpy(np.ascontiguousarray(membership)).to(torch.float32) @ onehot
+    mode = distinct[counts.argmax(dim=1).numpy()]  # first maximum = smallest value
+    empty = (counts.max(dim=1).values == 0).numpy()
     mode[empty] = values[empty]
     return mode
 
@@ -57,16 +61,15 @@ def similarity_matrix(embeddings: np.ndarray) -> torch.Tensor:
 
 
 def adaptive_neighbourhoods(sim: torch.Tensor, trim_percentile: float, quantise: bool) -> np.ndarray:
-    """A_ij = 1 when S_ij >= t_i (the trimmed half-angle threshold of image i)."""
+    """A_ij = 1 when S_ij >= t_i (the trimmed half-angle threshold of image i), all rows at once."""
     num = sim.shape[0]
     q = torch.trunc(sim * num) / num if quantise else sim.clone()
     row_min = q.min(dim=1).values
     half = torch.cos(torch.arccos(row_min.clamp(-1, 1)) / 2)
-    q_sorted = torch.sort(q, dim=1, descending=True).values
     inside = (q > half[:, None]).sum(dim=1)  # L_i, the half-angle neighbourhood (includes i)
     k = torch.floor(trim_percentile * inside.to(torch.float64)).to(torch.int64)
     position = (k - 1).clamp_min(0)  # k-th largest (1-indexed); k = 0 -> the single value
-    threshold = q_sorted.gather(1, position[:, None])[:, 0]
+    threshold = torch.sort(q, dim=1, descending=True).values.gather(1, position[:, None])[:, 0]
     return (sim >= threshold[:, None]).numpy()
 
 

@@ -1,0 +1,63 @@
+"""Straightforward reference implementations, kept to check the fast ones (unit tests) and to measure them
+(``bench/run.py``). Each follows the spec the obvious way, like the original code; none is used by the
+workflow.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+@torch.no_grad()
+def greedy_original(points: np.ndarray, num_select: int, start: int) -> np.ndarray:
+    """Greedy k-center as the original PatchCore code does it (spec §2.2): every iteration recomputes the
+    distance of every point to the newest centre as ``|a|^2 + |b|^2 - 2 a.b`` (float32, torch), takes the
+    minimum with the running distances and picks the argmax."""
+    data = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
+    nearest = torch.full((len(data), 1), float("inf"))
+    selected, chosen = [], int(start)
+    for _ in range(num_select):
+        selected.append(chosen)
+        centre = data[chosen:chosen + 1]
+        distance = (data.pow(2).sum(1, keepdim=True) + centre.pow(2).sum(1) - 2 * data.mm(centre.T)).clamp(0, None).sqrt()
+        nearest = torch.min(torch.cat([nearest, distance], dim=1), dim=1).values.reshape(-1, 1)
+        chosen = int(torch.argmax(nearest))
+    return np.asarray(selected)
+
+
+def lof_sklearn(by_position: np.ndarray, k: int) -> np.ndarray:
+    """(positions, N, d) -> LOF of every point, one scikit-learn ``LocalOutlierFactor`` per position, as
+    the original code (spec §2.3)."""
+    from sklearn.neighbors import LocalOutlierFactor
+
+    out = np.empty(by_position.shape[:2], dtype=np.float64)
+    for position, points in enumerate(by_position):
+        model = LocalOutlierFactor(n_neighbors=k, metric="l2").fit(points)
+        out[position] = -model.negative_outlier_factor_
+    return out
+
+
+def tail_neighbourhoods_per_row(embeddings: np.ndarray, trim_percentile: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
+    """The TailSampler's adaptive neighbourhoods and reverse-vote class sizes (spec §2.4) as the official
+    code computes them: a threshold per row in a loop (numpy), then ``scipy.stats.mode`` over the
+    NaN-masked matrix of neighbourhood sizes (ties -> smallest). Returns (membership matrix, kappa)."""
+    from scipy import stats
+
+    emb = np.asarray(embeddings, dtype=np.float32)
+    emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), np.float32(1e-12))
+    sim = torch.from_numpy(emb) @ torch.from_numpy(emb).T  # the same float32 product as the package
+    sim = sim.numpy()
+    num = len(sim)
+    member = np.zeros((num, num), dtype=bool)
+    for i in range(num):
+        q = np.trunc(sim[i] * np.float32(num)) / np.float32(num)
+        half = np.cos(np.arccos(np.clip(q.min(), -1, 1)) / np.float32(2))
+        inside = int((q > half).sum())
+        k = int(np.floor(trim_percentile * inside))
+        threshold = np.sort(q)[::-1][max(k - 1, 0)]
+        member[i] = sim[i] >= threshold
+    sizes = member.sum(axis=1).astype(np.float64)
+    votes = np.where(member, sizes[:, None], np.nan)  # column j: the sizes of the i whose neighbourhood holds j
+    kappa = stats.mode(votes, axis=0, nan_policy="omit").mode.astype(np.float64)
+    return member, kappa
