@@ -214,7 +214,9 @@ def bench_memory(args, work: Path):
     peaks = []
     for num_patches in sizes:
         out = subprocess.run([sys.executable, __file__, "--memory-child", str(num_patches), "--threads", str(args.threads),
-                              "--workdir", str(work)], capture_output=True, text=True, check=True)
+                              "--workdir", str(work)], capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"memory run at P={num_patches} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         peaks.append(result["peak_gib"])
         record("memory", f"peak RSS GiB at P={num_patches / 1e6:.2f}M", result["peak_gib"],
@@ -228,25 +230,39 @@ def bench_memory(args, work: Path):
 
 
 def memory_child(num_patches: int, threads: int, workdir: Path):
+    """MVTec AD step K=4 structure at P patches: 9 tail classes of 4 images (the TailSampler flags them, so
+    36 x 47 rot15flip views enter the tail coreset, 1.33M patches) and 6 head classes sharing the rest."""
     from tailedcore.methods.base import FeatureSet, build_method
 
     set_threads(threads)
     per_image, dim = 784, 1024
     num_images = num_patches // per_image
     rng = np.random.default_rng(0)
+    tails = [4] * 9
+    heads = [(num_images - sum(tails)) // 6] * 6
+    classes = np.repeat(np.arange(15), heads + tails)
+    num_images = len(classes)
+    centres = rng.normal(size=(15, dim)).astype(np.float32)
     path = workdir / f"mem_{num_patches}.npy"
     patches = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(num_images, 28, 28, dim))
-    classes = rng.integers(0, 15, size=num_images)
-    centres = rng.normal(size=(15, dim)).astype(np.float32)
-    for start in range(0, num_images, 64):  # written in chunks, like the cache rule
-        chunk = centres[classes[start:start + 64]][:, None, None, :] + rng.normal(size=(len(classes[start:start + 64]), 28, 28, dim)).astype(np.float32)
-        patches[start:start + 64] = chunk.astype(np.float16)
+    for start in range(0, num_images, 16):  # written in chunks, like the cache rule
+        part = classes[start:start + 16]
+        noise = rng.standard_normal(size=(len(part), 28, 28, dim), dtype=np.float32)
+        patches[start:start + 16] = (centres[part][:, None, None, :] + noise).astype(np.float16)
     patches.flush()
     del patches
     stored = np.load(path, mmap_mode="r")
-    train = FeatureSet([f"i{i}" for i in range(num_images)], np.asarray(stored), centres[classes] + 0.1 * rng.normal(size=(num_images, dim)).astype(np.float32))
-    views = 47  # rot15flip on MVTec AD step
-    train.augment = lambda rows, kind: rng.normal(size=(len(rows) * views, 28, 28, dim)).astype(np.float16)
+    glob = centres[classes] + 0.05 * rng.standard_normal(size=(num_images, dim), dtype=np.float32)
+    train = FeatureSet([f"i{i}" for i in range(num_images)], np.asarray(stored), glob)
+
+    def augment(rows, kind, views=47):  # float16 views, generated in chunks (the real augmenter's output dtype)
+        out = np.empty((len(rows) * views, 28, 28, dim), dtype=np.float16)
+        for start in range(0, len(out), 16):
+            out[start:start + 16] = rng.standard_normal(size=(len(out[start:start + 16]), 28, 28, dim),
+                                                        dtype=np.float32).astype(np.float16)
+        return out
+
+    train.augment = augment
     model = build_method("tailedcore", {"coreset_ratio": 0.001, "tail_augmentation": "rot15flip"},
                          torch.Generator().manual_seed(0))
     started = time.perf_counter()
@@ -257,14 +273,59 @@ def memory_child(num_patches: int, threads: int, workdir: Path):
                       "seconds": time.perf_counter() - started}))
 
 
+# --------------------------------------------------------------------------------------------- estimate
+# Per TailedCore run (spec §5, upper ends of the ranges): training images N, training patches P, tail-branch
+# patches, memory bank, test query patches Q, augmented tail views; features are cached once per dataset.
+PAPER_RUNS = {  # setting: (N, P, tail patches, bank, Q, tail views)
+    "mvtecad/pareto": (979, 0.77e6, 1.24e6, 188e3, 1.35e6, 1400),
+    "mvtecad/step_k1": (1885, 1.48e6, 0.34e6, 159e3, 1.35e6, 423),
+    "mvtecad/step_k4": (1912, 1.50e6, 1.35e6, 263e3, 1.35e6, 1692),
+    "visa/pareto": (2183, 1.71e6, 0.30e6, 176e3, 1.70e6, 280),
+    "visa/step_k1": (4273, 3.35e6, 0.04e6, 289e3, 1.70e6, 49),
+    "visa/step_k4": (4294, 3.37e6, 0.18e6, 304e3, 1.70e6, 196),
+}
+DATASET_IMAGES = {"mvtecad": 5354, "visa": 10821}
+WRN50_OVER_LITE0 = 11.4 / 0.39  # GMAC per 224 px image (wide_resnet50_2 to layer4 / efficientnet_lite0)
+
+
+def bench_estimate(args):
+    """Full paper run (2 datasets x 3 tails x 5 seeds; TailedCore, PatchCore, SoftPatch, PaDiM) from the
+    rates measured above, scaled by the spec's cost model (greedy ~ P*M, kNN ~ 2*Q*bank*1024, LOF ~
+    784*N^2, features ~ WRN50 forwards)."""
+    figures = {(r["section"], r["figure"]): r["value"] for r in ROWS}
+    needed = [("greedy", "ours seconds"), ("knn", "search GFLOP/s (auto backend)"), ("lof", "ours seconds"),
+              ("features", "end-to-end images/s")]
+    if any(key not in figures for key in needed):
+        print("  estimate: needs the features, greedy, knn and lof sections")
+        return
+    greedy_rate = figures[("greedy", "ours seconds")] / (200_000 * args.scale * 20_000 * args.scale)  # s per point*centre
+    flops = figures[("knn", "search GFLOP/s (auto backend)")] * 1e9
+    lof_rate = figures[("lof", "ours seconds")] / (64 * args.scale * 400 ** 2)  # s per position*N^2
+    wrn_images = figures[("features", "end-to-end images/s")] / WRN50_OVER_LITE0
+    total = sum(DATASET_IMAGES.values()) / wrn_images  # the feature cache, once
+    per_setting = {}
+    for setting, (num, patches, tail, bank, queries, views) in PAPER_RUNS.items():
+        kept = 0.85 * patches
+        greedy = greedy_rate * (kept * 0.1 * kept + tail * 0.1 * tail + patches * 0.1 * patches + kept * 0.1 * kept)
+        knn = 2 * queries * 1024 * (bank + 0.1 * patches + 0.1 * kept) / flops
+        lof = 2 * lof_rate * 784 * num ** 2  # TailedCore and SoftPatch
+        seconds = greedy + knn + lof + views / wrn_images
+        per_setting[setting] = seconds
+        total += 5 * seconds
+        record("estimate", f"{setting}: 4 methods, one seed (min)", seconds / 60,
+               detail=f"greedy {greedy / 60:.0f}, kNN {knn / 60:.0f}, LOF {lof / 60:.1f} min")
+    record("estimate", "full paper run, 30 settings x 4 methods (hours)", total / 3600,
+           detail=f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s (lite0 rate / {WRN50_OVER_LITE0:.0f})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="features,greedy,knn,lof,tail,memory")
+    parser.add_argument("--sections", default="features,greedy,knn,lof,tail,estimate,memory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scale", type=int, default=1, help="multiply the problem sizes (GPU runs)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--memory-sizes", default="250000,500000,1000000,1500000")
+    parser.add_argument("--memory-sizes", default="375000,750000,1500000")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -292,6 +353,8 @@ def main():
                 bench_tail(args)
             elif name == "memory":
                 bench_memory(args, work)
+            elif name == "estimate":
+                bench_estimate(args)
             elif name != "features":
                 raise SystemExit(f"unknown section {name!r}")
     out = Path(args.out)
