@@ -1,9 +1,15 @@
 # TailedCore benchmark: noisy long-tailed unified anomaly detection, from data to the paper's tables.
 #   snakemake --cores 8 --resources gpu=1                                  the paper run (config/config.yaml)
 #   snakemake --cores 2 --configfile config/quickstart.yaml                offline quickstart (synthetic data)
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+# The package `tailedcore` is importable in every job from this checkout, whether it was pip-installed or
+# not: conda environments (--sdm conda), cluster jobs and the local venv alike.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
 
 
 # The paper config is the default; a --configfile replaces it instead of being merged into it.
@@ -22,6 +28,13 @@ include: "rules/features.smk"
 include: "rules/methods.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+
+
+# Baselines added as rules: every rules/baselines/<method>.smk is included, and writes the score files of
+# the method <method> (README, "Adding a baseline").
+for _baseline in BASELINE_RULE_FILES:
+
+    include: _baseline
 
 
 rule all:

@@ -6,6 +6,9 @@ from pathlib import Path
 from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
 from tailedcore.data import dataset_categories
 SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
+# The environment of every rule for `--sdm conda` (pinned to the tested versions); the package itself is
+# importable there because the Snakefile puts the checkout on PYTHONPATH.
+CONDA_ENV = str(Path(workflow.basedir, "envs", "tailedcore.yaml"))
 
 RESULTS = config["results"]
 RESOURCES = config["resources_dir"]
@@ -13,6 +16,20 @@ DATASETS = config["datasets"]
 TAILS = config["splits"]["tails"]
 SEEDS = config["splits"]["seeds"]
 METHODS = config["methods"]["run"]
+# Methods come from two places: a class registered in tailedcore/methods/<name>.py (fitted by rule
+# fit_score), or a rule file rules/baselines/<name>.smk that writes the score files itself.
+PACKAGE_METHODS = sorted(
+    p.stem for p in Path(workflow.basedir, "tailedcore", "methods").glob("*.py") if p.stem not in ("__init__", "base")
+)
+BASELINE_RULE_FILES = sorted(str(p) for p in Path(workflow.basedir, "rules", "baselines").glob("*.smk"))
+RULE_METHODS = [Path(p).stem for p in BASELINE_RULE_FILES]
+for _method in METHODS:
+    if _method not in PACKAGE_METHODS and _method not in RULE_METHODS:
+        raise ValueError(
+            f"methods.run names {_method!r}, which is neither a package method {PACKAGE_METHODS} nor a baseline "
+            f"rule file {RULE_METHODS}: add tailedcore/methods/{_method}.py or rules/baselines/{_method}.smk "
+            "(README, 'Adding a baseline'), or fix the name"
+        )
 BACKBONE = config["features"]["backbone"]
 
 SWEEP = config["sweep"]

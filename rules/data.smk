@@ -15,6 +15,8 @@ rule synthetic_dataset:
         f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/synthetic_dataset.py"
 
@@ -28,6 +30,8 @@ rule given_folder:
         path=lambda wc: DATASETS[wc.dataset]["path"],
     log:
         f"{RESULTS}/logs/given_folder/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/given_folder.py"
 
@@ -40,6 +44,8 @@ rule download:
     log:
         f"{RESULTS}/logs/download/{{filename}}.log",
     retries: 1
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/download.py"
 
@@ -58,6 +64,8 @@ rule extract:
         f"{RESULTS}/logs/extract/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/extract.py"
 
@@ -72,5 +80,7 @@ rule index:
         version=VERSION,
     log:
         f"{RESULTS}/logs/index/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/index.py"

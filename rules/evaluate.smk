@@ -17,5 +17,7 @@ rule evaluate:
         f"{RESULTS}/logs/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/evaluate.py"

@@ -19,5 +19,7 @@ rule features:
         f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/features.py"

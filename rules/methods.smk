@@ -3,6 +3,8 @@
 
 
 rule fit_score:
+    wildcard_constraints:
+        method="|".join(PACKAGE_METHODS),  # baseline rule files own the other method names
     input:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
         index=index_file,
@@ -26,5 +28,7 @@ rule fit_score:
         f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/fit_score.py"

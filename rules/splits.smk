@@ -13,6 +13,8 @@ rule official_manifest:
         base_url=config["splits"]["official_base_url"],
     log:
         f"{RESULTS}/logs/official_manifest/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/official_manifest.py"
 
@@ -38,5 +40,7 @@ rule split:
         version=VERSION,
     log:
         f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/split.py"

@@ -62,6 +62,8 @@ rule tables:
         version=VERSION,
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/tables.py"
 
@@ -109,6 +111,8 @@ rule figures:
         version=VERSION,
     log:
         f"{RESULTS}/logs/figures/{{dataset}}/{{tail}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/figures.py"
 
@@ -132,6 +136,8 @@ rule runtime_table:
         version=VERSION,
     log:
         f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/runtime_table.py"
 
@@ -162,5 +168,7 @@ rule noise_sweep:
         version=VERSION,
     log:
         f"{RESULTS}/logs/noise_sweep/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     script:
         f"{SCRIPTS}/noise_sweep.py"

@@ -154,21 +154,59 @@ def run_method(method: str, options: dict, seed: int, manifest_path, index_path,
     if "predicted_tail_images" in report:
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]
-    image_scores, patch_scores = [], []
+    image_ids, image_scores, patch_scores = [], [], []
     for category, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
         scores = model.score(_feature_set(store, part))
+        image_ids += part["image_id"].tolist()
         image_scores.append(scores.image_scores)
         patch_scores.append(scores.patch_scores)
-    Path(scores_path).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(scores_path, image_ids=np.array(test_rows["image_id"].tolist()),
-             image_scores=np.concatenate(image_scores).astype(np.float32),
-             patch_scores=np.concatenate(patch_scores).astype(np.float32))
     report.update({"method": method, "options": asdict(model.config), "model_seed": seed, "dataset": setting[0],
                    "tail": setting[1], "features": features, "tailedcore_version": __version__,
                    "torch": torch.__version__, "device": str(resolved), "threads": threads,
                    "machine": platform.machine()})
-    Path(report_path).write_text(json.dumps(report, indent=2, default=str))
+    write_scores(scores_path, report_path, image_ids, np.concatenate(image_scores),
+                 np.concatenate(patch_scores), report)
     return report
+
+
+def write_scores(scores_path, report_path, image_ids: list[str], image_scores: np.ndarray,
+                 patch_scores: np.ndarray, report: dict) -> None:
+    """Write a run's score file and its JSON report (ARCHITECTURE.md, "Scores"): one image score and one
+    (h, w) patch-score map per test image, float32, in the order of ``image_ids``; higher = more anomalous."""
+    image_scores = np.asarray(image_scores, dtype=np.float32).reshape(-1)
+    patch_scores = np.asarray(patch_scores, dtype=np.float32)
+    if not (len(image_ids) == len(image_scores) == len(patch_scores)) or patch_scores.ndim != 3:
+        raise ValueError(f"scores for {scores_path}: {len(image_ids)} image ids, {len(image_scores)} image scores and "
+                         f"patch maps of shape {patch_scores.shape}; need one score and one (h, w) map per image")
+    if not (np.isfinite(image_scores).all() and np.isfinite(patch_scores).all()):
+        raise ValueError(f"scores for {scores_path} contain NaN or infinite values")
+    Path(scores_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(scores_path, "wb") as handle:
+        np.savez(handle, image_ids=np.array(image_ids), image_scores=image_scores, patch_scores=patch_scores)
+    Path(report_path).write_text(json.dumps(report, indent=2, default=str))
+
+
+def load_split(manifest_path, feature_folder, categories: list[str], patches: bool = True):
+    """The cached features of a split, for a baseline written as a rule: returns (train, test) FeatureSets
+    (training pool of every class together, and the test images in manifest order). With ``patches=False``
+    only the global embeddings are read, and each set's ``patches`` is an empty (n, h, w, 0) array that
+    still gives the patch grid."""
+    from .features.cache import FeatureStore
+    from .methods.base import FeatureSet
+
+    store = FeatureStore(feature_folder, categories)
+    manifest = read_manifest(manifest_path)
+    sets = []
+    for subset in ("train", "test"):
+        rows = manifest[manifest["subset"] == subset]
+        if patches:
+            sets.append(_feature_set(store, rows))
+        else:
+            ids, cats = rows["image_id"].tolist(), rows["category"].tolist()
+            grid = next(iter(store.patches.values())).shape[1:3]
+            sets.append(FeatureSet(ids, np.empty((len(ids), *grid, 0), dtype=np.float16),
+                                   store.global_features(ids, cats)))
+    return sets[0], sets[1]
 
 
 def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str,

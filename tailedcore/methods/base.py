@@ -45,9 +45,16 @@ REGISTRY: dict[str, tuple[type, type]] = {}
 
 
 def register(name: str, config_class: type):
-    """Class decorator: make a method available under ``name`` with its config dataclass."""
+    """Class decorator: make a method available under ``name`` with its config dataclass.
+
+    ``name`` must be the module's name (tailedcore/methods/<name>.py): the workflow finds methods by file.
+    """
 
     def wrap(cls):
+        module = cls.__module__.rsplit(".", 1)[-1]
+        if cls.__module__.startswith("tailedcore.methods.") and module != name:
+            raise ValueError(f"method {name!r} is registered in tailedcore/methods/{module}.py; "
+                             f"name the file {name}.py or register it as {module!r}")
         REGISTRY[name] = (cls, config_class)
         cls.name = name
         return cls
@@ -57,7 +64,13 @@ def register(name: str, config_class: type):
 
 def build_method(name: str, options: dict, generator):
     """Instantiate a registered method from its config block; unknown keys are an error, not ignored."""
-    from . import padim, patchcore, softpatch, tailedcore  # noqa: F401  (registers the built-in methods)
+    import importlib
+    import pkgutil
+
+    from .. import methods
+
+    for module in pkgutil.iter_modules(methods.__path__):  # every tailedcore/methods/<name>.py registers itself
+        importlib.import_module(f"{methods.__name__}.{module.name}")
 
     if name not in REGISTRY:
         raise ValueError(f"unknown method {name!r}; registered methods: {sorted(REGISTRY)}")
