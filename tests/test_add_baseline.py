@@ -10,19 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_copy import copy_workflow, readme_block
+from workflow_copy import copy_workflow, readme_block, tiny_config
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-BASE = {
-    "datasets": {"tiny": {
-        "kind": "synthetic", "noise_ratio": 0.25, "categories": ["fabric", "washer", "chip"],
-        "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
-    }},
-    "splits": {"tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 6}},
-    "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32, "target_dim": 32,
-                 "threads": 1},
-    "methods": {"threads": 1, "tailedcore": {"tail_augmentation": "rotflip"}, "padim": {"num_channels": 16}},
-}
+BASE = tiny_config({"tailedcore": {"tail_augmentation": "rotflip"}, "padim": {"num_channels": 16}})
 
 
 @pytest.mark.slow

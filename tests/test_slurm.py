@@ -18,21 +18,12 @@ import pytest
 import yaml
 
 from slurm_cluster import SlurmCluster, missing_binaries
-from workflow_copy import copy_workflow, readme_block
+from workflow_copy import copy_workflow, readme_block, tiny_config
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 REQUIRED = os.environ.get("TAILEDCORE_REQUIRE_SLURM") == "1"
 
-CONFIG = {
-    "datasets": {"tiny": {
-        "kind": "synthetic", "noise_ratio": 0.25, "categories": ["fabric", "washer", "chip"],
-        "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
-    }},
-    "splits": {"tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 6}},
-    "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32, "target_dim": 32,
-                 "threads": 1},
-    "methods": {"run": ["patchcore", "padim"], "threads": 1, "padim": {"num_channels": 16}},
-}
+CONFIG = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 16}})
 TEST_NODE = ["--set-resources", "features:gpu=1", "features:cpus_per_task=1", "features:mem_mb=2000",
              "fit_score:gpu=1", "fit_score:cpus_per_task=1", "fit_score:mem_mb=3000",
              "--set-threads", "features=1", "fit_score=1",
