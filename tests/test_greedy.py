@@ -84,3 +84,14 @@ def test_greedy_rejects_bad_arguments():
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
     with pytest.raises(RuntimeError, match="no CUDA device"):
         greedy_kcenter(np.zeros((5, 2), dtype=np.float32), 2, 0, device="cuda")
+
+
+def test_the_cuda_path_logic_equals_brute_force_when_run_on_cpu():
+    """The device loop (no host syncs, next centre kept as a tensor) selects the textbook greedy; run on
+    the CPU here, on CUDA by bench/gpu_check.sh."""
+    from tailedcore.samplers.greedy import _greedy_torch
+
+    rng = np.random.default_rng(9)
+    points = (rng.normal(size=(300, 16)) + 4 * rng.integers(0, 3, size=(300, 1))).astype(np.float32)
+    np.testing.assert_array_equal(_greedy_torch(points, 40, 5, torch.device("cpu")),
+                                  brute_force_greedy(points.astype(np.float64), 40, 5))
