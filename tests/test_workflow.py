@@ -114,3 +114,12 @@ def test_lint_finds_no_rule_without_a_log():
     report = run.stdout + run.stderr
     assert run.returncode == 0 or "Lints for rule" in report, report[-3000:]  # it exits 1 on any lint
     assert "log directive" not in report.lower()
+
+
+def test_local_gpu_profile_plans_the_quickstart(tmp_path):
+    """profiles/local (one GPU box) is a valid profile: it plans the whole quickstart."""
+    run = _snakemake("-n", "--workflow-profile", str(ROOT / "profiles" / "local"), "--configfile",
+                     str(ROOT / "config" / "quickstart.yaml"), "--directory", str(tmp_path), "-s", str(ROOT / "Snakefile"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Using workflow specific profile" in run.stdout + run.stderr
+    assert re.search(r"^fit_score\s+24$", run.stdout, flags=re.M)
