@@ -80,11 +80,18 @@ def extract_features(index_path, category: str, features: dict, folder, threads:
     return extract_category(read_index(index_path), category, feature_config(features), folder, threads=threads)
 
 
-def _feature_set(store, rows: pd.DataFrame):
+def _feature_set(store, rows: pd.DataFrame, patches: bool = True):
+    """The FeatureSet of manifest ``rows``; without ``patches`` only the global embeddings are read and
+    ``patches`` is an empty (n, h, w, 0) array that still gives the patch grid."""
     from .methods.base import FeatureSet
 
     ids, categories = rows["image_id"].tolist(), rows["category"].tolist()
-    return FeatureSet(ids, store.patch_features(ids, categories), store.global_features(ids, categories))
+    if patches:
+        patch_features = store.patch_features(ids, categories)
+    else:
+        grid = next(iter(store.patches.values())).shape[1:3]
+        patch_features = np.empty((len(ids), *grid, 0), dtype=np.float16)
+    return FeatureSet(ids, patch_features, store.global_features(ids, categories))
 
 
 def resolve_per_setting(value, dataset: str, tail: str):
@@ -192,21 +199,11 @@ def load_split(manifest_path, feature_folder, categories: list[str], patches: bo
     only the global embeddings are read, and each set's ``patches`` is an empty (n, h, w, 0) array that
     still gives the patch grid."""
     from .features.cache import FeatureStore
-    from .methods.base import FeatureSet
 
     store = FeatureStore(feature_folder, categories)
     manifest = read_manifest(manifest_path)
-    sets = []
-    for subset in ("train", "test"):
-        rows = manifest[manifest["subset"] == subset]
-        if patches:
-            sets.append(_feature_set(store, rows))
-        else:
-            ids, cats = rows["image_id"].tolist(), rows["category"].tolist()
-            grid = next(iter(store.patches.values())).shape[1:3]
-            sets.append(FeatureSet(ids, np.empty((len(ids), *grid, 0), dtype=np.float16),
-                                   store.global_features(ids, cats)))
-    return sets[0], sets[1]
+    train, test = (_feature_set(store, manifest[manifest["subset"] == subset], patches) for subset in ("train", "test"))
+    return train, test
 
 
 def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str,
