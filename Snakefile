@@ -38,6 +38,6 @@ for _baseline in BASELINE_RULE_FILES:
 
 
 rule all:
+    default_target: True
     input:
         all_tables(),
-    default_target: True

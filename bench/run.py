@@ -35,8 +35,16 @@ ROWS: list[dict] = []
 
 
 def record(section: str, figure: str, value: float, target: str = "", met: bool | None = None, detail: str = ""):
-    ROWS.append({"section": section, "figure": figure, "value": round(float(value), 4), "target": target,
-                 "met": "" if met is None else ("yes" if met else "NO"), "detail": detail})
+    ROWS.append(
+        {
+            "section": section,
+            "figure": figure,
+            "value": round(float(value), 4),
+            "target": target,
+            "met": "" if met is None else ("yes" if met else "NO"),
+            "detail": detail,
+        }
+    )
     mark = "" if met is None else ("  [met]" if met else "  [NOT MET]")
     print(f"  {section:9s} {figure:44s} {value:12.4g}  {target:8s}{mark}  {detail}", flush=True)
 
@@ -63,17 +71,26 @@ def bench_features(args, work: Path) -> np.ndarray:
 
     per_category = int(np.ceil(256 * args.scale / len(CATEGORIES)))  # a unified pool: every category
     root = work / "images"
-    spec = SyntheticSpec(seed=11, image_size=args.image_size, n_train=per_category, n_test_good=1,
-                         n_test_defect_per_type=1)
+    spec = SyntheticSpec(
+        seed=11, image_size=args.image_size, n_train=per_category, n_test_good=1, n_test_defect_per_type=1
+    )
     write_dataset(root, spec)
     index = build_mvtec_index(root, list(CATEGORIES))
     index = index.assign(category="pool")  # one cache file for the whole pool
-    config = FeatureConfig(backbone="efficientnet_lite0", resize=args.image_size, crop=args.image_size,
-                           pretrain_dim=256, target_dim=256, batch_size=32, device=args.device)
+    config = FeatureConfig(
+        backbone="efficientnet_lite0",
+        resize=args.image_size,
+        crop=args.image_size,
+        pretrain_dim=256,
+        target_dim=256,
+        batch_size=32,
+        device=args.device,
+    )
     extractor = FeatureExtractor(config)
     extract_category(index.head(32), "pool", config, work / "warm", extractor, threads=args.threads)  # warm-up
-    seconds, _ = timed(extract_category, index, "pool", config, work / "features", extractor, threads=args.threads,
-                       repeat=2)
+    seconds, _ = timed(
+        extract_category, index, "pool", config, work / "features", extractor, threads=args.threads, repeat=2
+    )
     end_to_end = len(index) / seconds
     batch = torch.randn(config.batch_size, 3, args.image_size, args.image_size, device=extractor.device)
 
@@ -110,16 +127,32 @@ def bench_greedy(args, patches: np.ndarray):
         full_seconds, full = timed(greedy_kcenter, points, num_select, 7, "cpu", False)
         same = bool(np.array_equal(ours, full))
         record("greedy", "full update (same kernel) seconds", full_seconds, detail="identical indices: " + str(same))
-        record("greedy", "speed-up vs full update, same arithmetic", full_seconds / ours_seconds, ">= 4", full_seconds / ours_seconds >= 4)
+        record(
+            "greedy",
+            "speed-up vs full update, same arithmetic",
+            full_seconds / ours_seconds,
+            ">= 4",
+            full_seconds / ours_seconds >= 4,
+        )
         if not same:
             raise SystemExit("greedy: pruned selection differs from the full update")
     prefix = min(num_select, 300)
     ref_seconds, ref = timed(greedy_original, points, prefix, 7)
     ref_total = ref_seconds / prefix * num_select  # constant cost per iteration: a full pass each time
     agree = int(np.argmax(np.append(ours[:prefix] != ref, True)))
-    record("greedy", "original-style reference seconds (extrapolated)", ref_total,
-           detail=f"{prefix} iterations timed; same first {agree} of {prefix} indices")
-    record("greedy", "speed-up vs original-style reference", ref_total / ours_seconds, ">= 4", ref_total / ours_seconds >= 4)
+    record(
+        "greedy",
+        "original-style reference seconds (extrapolated)",
+        ref_total,
+        detail=f"{prefix} iterations timed; same first {agree} of {prefix} indices",
+    )
+    record(
+        "greedy",
+        "speed-up vs original-style reference",
+        ref_total / ours_seconds,
+        ">= 4",
+        ref_total / ours_seconds >= 4,
+    )
     if args.device == "cuda":
         cpu_seconds, cpu = timed(greedy_kcenter, points, num_select, 7, "cpu", True)
         agree = int(np.argmax(np.append(ours != cpu, True)))
@@ -136,7 +169,7 @@ def bench_knn(args, patches: np.ndarray):
     rng = np.random.default_rng(1)
     order = rng.permutation(len(patches))  # disjoint query and memory rows: no exact self-matches
     queries = np.ascontiguousarray(patches[order[: 16384 * args.scale]], dtype=np.float32)
-    memory = np.ascontiguousarray(patches[order[-16384 * args.scale:]], dtype=np.float32)
+    memory = np.ascontiguousarray(patches[order[-16384 * args.scale :]], dtype=np.float32)
     dim = queries.shape[1]
     flop = 2.0 * len(queries) * len(memory) * dim
     device = resolve_device(args.device)
@@ -145,7 +178,12 @@ def bench_knn(args, patches: np.ndarray):
     mm_seconds, _ = timed(lambda: a @ b.T, repeat=3)
     backend = "auto"
     search_seconds, (dist, idx) = timed(knn_search, queries, memory, 1, backend, 16384, args.device, repeat=2)
-    record("knn", "matmul GFLOP/s (same shapes)", flop / mm_seconds / 1e9, detail=f"Q={len(queries)} M={len(memory)} d={dim}")
+    record(
+        "knn",
+        "matmul GFLOP/s (same shapes)",
+        flop / mm_seconds / 1e9,
+        detail=f"Q={len(queries)} M={len(memory)} d={dim}",
+    )
     record("knn", "search GFLOP/s (auto backend)", flop / search_seconds / 1e9)
     record("knn", "search / matmul FLOP/s", mm_seconds / search_seconds, ">= 0.5", mm_seconds / search_seconds >= 0.5)
     faiss_seconds, (dist_f, idx_f) = timed(knn_search, queries, memory, 1, "faiss", 16384, args.device)
@@ -153,8 +191,14 @@ def bench_knn(args, patches: np.ndarray):
     record("knn", "faiss GFLOP/s", flop / faiss_seconds / 1e9, detail="the faiss backend, for comparison")
     gap = float(np.max(np.abs(dist_f - dist_t) / np.maximum(dist_f, 1e-6)))
     same_idx = float(np.mean(idx_f == idx_t))
-    record("knn", "faiss vs torch: max relative distance gap", gap, "<= 1e-4", gap <= 1e-4,
-           detail=f"same neighbour for {100 * same_idx:.3f}% of queries (others: equal-distance ties)")
+    record(
+        "knn",
+        "faiss vs torch: max relative distance gap",
+        gap,
+        "<= 1e-4",
+        gap <= 1e-4,
+        detail=f"same neighbour for {100 * same_idx:.3f}% of queries (others: equal-distance ties)",
+    )
 
 
 # --------------------------------------------------------------------------------------------- LOF
@@ -201,7 +245,9 @@ def bench_tail(args):
     same = bool(np.array_equal(kappa, estimate.class_sizes) and np.array_equal(mask, estimate.tail_mask))
     record("tail", "ours seconds", ours_seconds, detail=f"N={len(embeddings)}; identical output: {same}")
     record("tail", "per-row reference seconds", ref_seconds)
-    record("tail", "speed-up vs per-row reference", ref_seconds / ours_seconds, ">= 20", ref_seconds / ours_seconds >= 20)
+    record(
+        "tail", "speed-up vs per-row reference", ref_seconds / ours_seconds, ">= 20", ref_seconds / ours_seconds >= 20
+    )
     if not same:
         raise SystemExit("tail: vectorised TailSampler differs from the per-row reference")
 
@@ -213,15 +259,32 @@ def bench_memory(args, work: Path):
     sizes = [int(s) for s in args.memory_sizes.split(",")]
     peaks = []
     for num_patches in sizes:
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(num_patches), "--threads", str(args.threads),
-                              "--workdir", str(work)], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--memory-child",
+                str(num_patches),
+                "--threads",
+                str(args.threads),
+                "--workdir",
+                str(work),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             raise SystemExit(f"memory run at P={num_patches} failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
         peaks.append(result["peak_gib"])
-        record("memory", f"peak RSS GiB at P={num_patches / 1e6:.2f}M", result["peak_gib"],
-               "< 16" if num_patches >= 1_500_000 else "", result["peak_gib"] < 16 if num_patches >= 1_500_000 else None,
-               detail=f"{result['images']} images + {result['tail_patches']} tail-view patches; fit {result['seconds']:.0f} s")
+        record(
+            "memory",
+            f"peak RSS GiB at P={num_patches / 1e6:.2f}M",
+            result["peak_gib"],
+            "< 16" if num_patches >= 1_500_000 else "",
+            result["peak_gib"] < 16 if num_patches >= 1_500_000 else None,
+            detail=f"{result['images']} images + {result['tail_patches']} tail-view patches; fit {result['seconds']:.0f} s",
+        )
     if len(sizes) > 1:
         slope, intercept = np.polyfit(np.asarray(sizes) / 1e6, peaks, 1)
         record("memory", "GiB per million patches (fit)", slope, detail=f"intercept {intercept:.2f} GiB")
@@ -246,9 +309,9 @@ def memory_child(num_patches: int, threads: int, workdir: Path):
     path = workdir / f"mem_{num_patches}.npy"
     patches = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(num_images, 28, 28, dim))
     for start in range(0, num_images, 16):  # written in chunks, like the cache rule
-        part = classes[start:start + 16]
+        part = classes[start : start + 16]
         noise = rng.standard_normal(size=(len(part), 28, 28, dim), dtype=np.float32)
-        patches[start:start + 16] = (centres[part][:, None, None, :] + noise).astype(np.float16)
+        patches[start : start + 16] = (centres[part][:, None, None, :] + noise).astype(np.float16)
     patches.flush()
     del patches
     stored = np.load(path, mmap_mode="r")
@@ -258,19 +321,29 @@ def memory_child(num_patches: int, threads: int, workdir: Path):
     def augment(rows, kind, views=47):  # float16 views, generated in chunks (the real augmenter's output dtype)
         out = np.empty((len(rows) * views, 28, 28, dim), dtype=np.float16)
         for start in range(0, len(out), 16):
-            out[start:start + 16] = rng.standard_normal(size=(len(out[start:start + 16]), 28, 28, dim),
-                                                        dtype=np.float32).astype(np.float16)
+            out[start : start + 16] = rng.standard_normal(
+                size=(len(out[start : start + 16]), 28, 28, dim), dtype=np.float32
+            ).astype(np.float16)
         return out
 
     train.augment = augment
-    model = build_method("tailedcore", {"coreset_ratio": 0.001, "tail_augmentation": "rot15flip"},
-                         torch.Generator().manual_seed(0))
+    model = build_method(
+        "tailedcore", {"coreset_ratio": 0.001, "tail_augmentation": "rot15flip"}, torch.Generator().manual_seed(0)
+    )
     started = time.perf_counter()
     report = model.fit(train)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     path.unlink()
-    print(json.dumps({"peak_gib": peak, "images": num_images, "tail_patches": report.get("tail_patches", 0),
-                      "seconds": time.perf_counter() - started}))
+    print(
+        json.dumps(
+            {
+                "peak_gib": peak,
+                "images": num_images,
+                "tail_patches": report.get("tail_patches", 0),
+                "seconds": time.perf_counter() - started,
+            }
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------- estimate
@@ -293,14 +366,20 @@ def bench_estimate(args):
     rates measured above, scaled by the spec's cost model (greedy ~ P*M, kNN ~ 2*Q*bank*1024, LOF ~
     784*N^2, features ~ WRN50 forwards)."""
     figures = {(r["section"], r["figure"]): r["value"] for r in ROWS}
-    needed = [("greedy", "ours seconds"), ("knn", "search GFLOP/s (auto backend)"), ("lof", "ours seconds"),
-              ("features", "end-to-end images/s")]
+    needed = [
+        ("greedy", "ours seconds"),
+        ("knn", "search GFLOP/s (auto backend)"),
+        ("lof", "ours seconds"),
+        ("features", "end-to-end images/s"),
+    ]
     if any(key not in figures for key in needed):
         print("  estimate: needs the features, greedy, knn and lof sections")
         return
-    greedy_rate = figures[("greedy", "ours seconds")] / (200_000 * args.scale * 20_000 * args.scale)  # s per point*centre
+    greedy_rate = figures[("greedy", "ours seconds")] / (
+        200_000 * args.scale * 20_000 * args.scale
+    )  # s per point*centre
     flops = figures[("knn", "search GFLOP/s (auto backend)")] * 1e9
-    lof_rate = figures[("lof", "ours seconds")] / (64 * args.scale * 400 ** 2)  # s per position*N^2
+    lof_rate = figures[("lof", "ours seconds")] / (64 * args.scale * 400**2)  # s per position*N^2
     wrn_images = figures[("features", "end-to-end images/s")] / WRN50_OVER_LITE0
     total = sum(DATASET_IMAGES.values()) / wrn_images  # the feature cache, once
     per_setting = {}
@@ -308,14 +387,22 @@ def bench_estimate(args):
         kept = 0.85 * patches
         greedy = greedy_rate * (kept * 0.1 * kept + tail * 0.1 * tail + patches * 0.1 * patches + kept * 0.1 * kept)
         knn = 2 * queries * 1024 * (bank + 0.1 * patches + 0.1 * kept) / flops
-        lof = 2 * lof_rate * 784 * num ** 2  # TailedCore and SoftPatch
+        lof = 2 * lof_rate * 784 * num**2  # TailedCore and SoftPatch
         seconds = greedy + knn + lof + views / wrn_images
         per_setting[setting] = seconds
         total += 5 * seconds
-        record("estimate", f"{setting}: 4 methods, one seed (min)", seconds / 60,
-               detail=f"greedy {greedy / 60:.0f}, kNN {knn / 60:.0f}, LOF {lof / 60:.1f} min")
-    record("estimate", "full paper run, 30 settings x 4 methods (hours)", total / 3600,
-           detail=f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s (lite0 rate / {WRN50_OVER_LITE0:.0f})")
+        record(
+            "estimate",
+            f"{setting}: 4 methods, one seed (min)",
+            seconds / 60,
+            detail=f"greedy {greedy / 60:.0f}, kNN {knn / 60:.0f}, LOF {lof / 60:.1f} min",
+        )
+    record(
+        "estimate",
+        "full paper run, 30 settings x 4 methods (hours)",
+        total / 3600,
+        detail=f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s (lite0 rate / {WRN50_OVER_LITE0:.0f})",
+    )
 
 
 def main():
@@ -335,8 +422,10 @@ def main():
         return
     set_threads(args.threads)
     sections = args.sections.split(",")
-    print(f"tailedcore bench: {platform.processor() or platform.machine()}, {args.threads} threads, device {args.device}, "
-          f"torch {torch.__version__}, sections {sections}")
+    print(
+        f"tailedcore bench: {platform.processor() or platform.machine()}, {args.threads} threads, device {args.device}, "
+        f"torch {torch.__version__}, sections {sections}"
+    )
     with tempfile.TemporaryDirectory(prefix="tailedcore-bench-") as tmp:
         work = Path(tmp)
         patches = None
@@ -365,8 +454,9 @@ def main():
     for section, part in table.groupby("section", sort=False):
         part.to_csv(out / f"{section}{'' if args.device == 'cpu' else '_' + args.device}.csv", index=False)
     missed = table[table["met"] == "NO"]
-    print(f"\n{len(table)} figures written to {out}; targets met: {(table['met'] == 'yes').sum()}, "
-          f"missed: {len(missed)}")
+    print(
+        f"\n{len(table)} figures written to {out}; targets met: {(table['met'] == 'yes').sum()}, missed: {len(missed)}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from pathlib import Path
 # Light imports only: parsing the workflow must not import torch.
 from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
 from tailedcore.data import dataset_categories
+
 SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
 # The environment of every rule for `--sdm conda` (pinned to the tested versions); the package itself is
 # importable there because the Snakefile puts the checkout on PYTHONPATH.
@@ -104,7 +105,11 @@ def feature_folder(dataset):
 
 def feature_files(wildcards):
     folder = feature_folder(wildcards.dataset)
-    return [f"{folder}/{c}.{part}" for c in categories(wildcards.dataset) for part in ("patches.npy", "global.npy", "ids.txt")]
+    return [
+        f"{folder}/{c}.{part}"
+        for c in categories(wildcards.dataset)
+        for part in ("patches.npy", "global.npy", "ids.txt")
+    ]
 
 
 def method_options(method):
@@ -126,19 +131,38 @@ def all_tables():
         f"{RESULTS}/tables/{dataset}_{name}"
         for dataset in DATASETS
         for name in (
-            "image_auroc.csv", "image_auroc.tex", "image_auroc.md", "image_auroc_per_seed.csv",
-            "pixel_auroc.csv", "pixel_auroc.tex", "pixel_auroc.md", "pixel_auroc_per_seed.csv",
-            "tidy.csv", "extra_metrics.csv", "per_class.csv", "vs_paper.csv", "runtime.csv",
+            "image_auroc.csv",
+            "image_auroc.tex",
+            "image_auroc.md",
+            "image_auroc_per_seed.csv",
+            "pixel_auroc.csv",
+            "pixel_auroc.tex",
+            "pixel_auroc.md",
+            "pixel_auroc_per_seed.csv",
+            "tidy.csv",
+            "extra_metrics.csv",
+            "per_class.csv",
+            "vs_paper.csv",
+            "runtime.csv",
         )
     ]
     kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in METHODS else [])
     figures = [
         f"{RESULTS}/figures/{dataset}/{kind}_{tail}.{ext}"
-        for dataset in DATASETS for kind in kinds for tail in TAILS for ext in ("png", "svg")
+        for dataset in DATASETS
+        for kind in kinds
+        for tail in TAILS
+        for ext in ("png", "svg")
     ]
-    sweeps = [
-        f"{RESULTS}/figures/{dataset}/noise_sweep.{ext}" for dataset in SWEEP.get("datasets", []) for ext in ("png", "svg")
-    ] if SWEEP.get("noise_ratios") else []
+    sweeps = (
+        [
+            f"{RESULTS}/figures/{dataset}/noise_sweep.{ext}"
+            for dataset in SWEEP.get("datasets", [])
+            for ext in ("png", "svg")
+        ]
+        if SWEEP.get("noise_ratios")
+        else []
+    )
     return tables + figures + sweeps
 
 

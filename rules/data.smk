@@ -6,17 +6,17 @@ rule synthetic_dataset:
     output:
         root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
-    wildcard_constraints:
-        dataset=SYNTHETIC,
-    params:
-        block=lambda wc: dataset_identity(wc.dataset),
-        version=VERSION,
     log:
         f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=SYNTHETIC,
     conda:
         CONDA_ENV
+    params:
+        block=lambda wc: dataset_identity(wc.dataset),
+        version=VERSION,
     script:
         f"{SCRIPTS}/synthetic_dataset.py"
 
@@ -24,14 +24,14 @@ rule synthetic_dataset:
 rule given_folder:
     output:
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
-    wildcard_constraints:
-        dataset=GIVEN_FOLDER,
-    params:
-        path=lambda wc: DATASETS[wc.dataset]["path"],
     log:
         f"{RESULTS}/logs/given_folder/{{dataset}}.log",
+    wildcard_constraints:
+        dataset=GIVEN_FOLDER,
     conda:
         CONDA_ENV
+    params:
+        path=lambda wc: DATASETS[wc.dataset]["path"],
     script:
         f"{SCRIPTS}/given_folder.py"
 
@@ -39,13 +39,13 @@ rule given_folder:
 rule download:
     output:
         archive=f"{RESOURCES}/downloads/{{filename}}",
-    params:
-        block=lambda wc: next(b for b in DATASETS.values() if b.get("filename") == wc.filename),
     log:
         f"{RESULTS}/logs/download/{{filename}}.log",
     retries: 1
     conda:
         CONDA_ENV
+    params:
+        block=lambda wc: next(b for b in DATASETS.values() if b.get("filename") == wc.filename),
     script:
         f"{SCRIPTS}/download.py"
 
@@ -56,16 +56,16 @@ rule extract:
     output:
         root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
-    wildcard_constraints:
-        dataset=FROM_ARCHIVE,
-    params:
-        sha256=lambda wc: DATASETS[wc.dataset].get("sha256"),
     log:
         f"{RESULTS}/logs/extract/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv"
+    wildcard_constraints:
+        dataset=FROM_ARCHIVE,
     conda:
         CONDA_ENV
+    params:
+        sha256=lambda wc: DATASETS[wc.dataset].get("sha256"),
     script:
         f"{SCRIPTS}/extract.py"
 
@@ -75,12 +75,12 @@ rule index:
         marker=lambda wc: dataset_marker(wc.dataset),
     output:
         index=f"{RESULTS}/{{dataset}}/index.csv",
-    params:
-        block=lambda wc: dataset_identity(wc.dataset),
-        version=VERSION,
     log:
         f"{RESULTS}/logs/index/{{dataset}}.log",
     conda:
         CONDA_ENV
+    params:
+        block=lambda wc: dataset_identity(wc.dataset),
+        version=VERSION,
     script:
         f"{SCRIPTS}/index.py"

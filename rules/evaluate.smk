@@ -8,16 +8,16 @@ rule evaluate:
         index=index_file,
     output:
         metrics=f"{RESULTS}/{{dataset}}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
-    params:
-        features=config["features"],
-        evaluation=config["evaluation"],
-        protocol="no_overlap" if config["splits"]["exclude_injected_from_test"] else "overlap",
-        version=VERSION,
     log:
         f"{RESULTS}/logs/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
     conda:
         CONDA_ENV
+    params:
+        features=config["features"],
+        evaluation=config["evaluation"],
+        protocol="no_overlap" if config["splits"]["exclude_injected_from_test"] else "overlap",
+        version=VERSION,
     script:
         f"{SCRIPTS}/evaluate.py"

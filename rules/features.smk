@@ -8,18 +8,18 @@ rule features:
         patches=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.patches.npy",
         global_embeddings=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.global.npy",
         ids=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.ids.txt",
-    params:
-        features=config["features"],
-        version=VERSION,
-    threads: config["features"]["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=gpu_request("features"),
     log:
         f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv"
     conda:
         CONDA_ENV
+    threads: config["features"]["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request("features"),
+    params:
+        features=config["features"],
+        version=VERSION,
     script:
         f"{SCRIPTS}/features.py"

@@ -3,8 +3,6 @@
 
 
 rule fit_score:
-    wildcard_constraints:
-        method="|".join(PACKAGE_METHODS),  # baseline rule files own the other method names
     input:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
         index=index_file,
@@ -12,6 +10,18 @@ rule fit_score:
     output:
         scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
         report=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.json",
+    log:
+        f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+    wildcard_constraints:
+        method="|".join(PACKAGE_METHODS),  # baseline rule files own the other method names
+    conda:
+        CONDA_ENV
+    threads: config["methods"]["threads"]
+    resources:
+        mem_mb=8000,
+        gpu=gpu_request("methods"),
     params:
         options=lambda wc: method_options(wc.method),
         model_seed=config["methods"]["seed"],
@@ -20,15 +30,5 @@ rule fit_score:
         features=config["features"],
         device=config["methods"]["device"],
         version=VERSION,
-    threads: config["methods"]["threads"]
-    resources:
-        mem_mb=8000,
-        gpu=gpu_request("methods"),
-    log:
-        f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/fit_score.py"

@@ -5,16 +5,16 @@
 rule official_manifest:
     output:
         f"{RESOURCES}/official_splits/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.txt",
+    log:
+        f"{RESULTS}/logs/official_manifest/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.log",
     wildcard_constraints:
         name="prune_good|inject_defects",
+    conda:
+        CONDA_ENV
     params:
         kind=lambda wc: dataset_block(wc.dataset)["kind"],
         local_dir=config["splits"]["official_dir"],
         base_url=config["splits"]["official_base_url"],
-    log:
-        f"{RESULTS}/logs/official_manifest/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.log",
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/official_manifest.py"
 
@@ -33,14 +33,14 @@ rule split:
     output:
         manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
         stats=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
+    log:
+        f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",
+    conda:
+        CONDA_ENV
     params:
         noise_ratio=lambda wc: dataset_block(wc.dataset)["noise_ratio"],
         splits=config["splits"],
         official=lambda wc: uses_official_splits(wc.dataset),
         version=VERSION,
-    log:
-        f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/split.py"

@@ -54,16 +54,16 @@ rule tables:
             category="Tables",
             labels={"dataset": "{dataset}", "table": "ours vs the paper"},
         ),
+    log:
+        f"{RESULTS}/logs/tables/{{dataset}}.log",
+    conda:
+        CONDA_ENV
     params:
         tails=TAILS,
         methods=METHODS,
         compare_with=lambda wc: compare_with(wc.dataset),
         out_dir=lambda wc, output: str(Path(output.tidy).parent),
         version=VERSION,
-    log:
-        f"{RESULTS}/logs/tables/{{dataset}}.log",
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/tables.py"
 
@@ -101,6 +101,10 @@ rule figures:
             )
             for ext in (("png", "svg") if "tailedcore" in METHODS else ())
         ],
+    log:
+        f"{RESULTS}/logs/figures/{{dataset}}/{{tail}}.log",
+    conda:
+        CONDA_ENV
     params:
         seed=SEEDS[0],
         methods=METHODS,
@@ -109,10 +113,6 @@ rule figures:
         evaluation=config["evaluation"],
         out_dir=lambda wc, output: str(Path(output.per_class).parent),
         version=VERSION,
-    log:
-        f"{RESULTS}/logs/figures/{{dataset}}/{{tail}}.log",
-    conda:
-        CONDA_ENV
     script:
         f"{SCRIPTS}/figures.py"
 
@@ -132,12 +132,12 @@ rule runtime_table:
         ),
     output:
         report(f"{RESULTS}/tables/{{dataset}}_runtime.csv", category="Runtime", labels={"file": "runtime"}),
-    params:
-        version=VERSION,
     log:
         f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
     conda:
         CONDA_ENV
+    params:
+        version=VERSION,
     script:
         f"{SCRIPTS}/runtime_table.py"
 
@@ -162,13 +162,13 @@ rule noise_sweep:
             labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep"},
         ),
         svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
-    params:
-        ratios=lambda wc: {name: ratio for name, (base, ratio) in SWEEP_POINTS.items() if base == wc.dataset},
-        tail=SWEEP["tail"],
-        version=VERSION,
     log:
         f"{RESULTS}/logs/noise_sweep/{{dataset}}.log",
     conda:
         CONDA_ENV
+    params:
+        ratios=lambda wc: {name: ratio for name, (base, ratio) in SWEEP_POINTS.items() if base == wc.dataset},
+        tail=SWEEP["tail"],
+        version=VERSION,
     script:
         f"{SCRIPTS}/noise_sweep.py"

@@ -14,8 +14,14 @@ import pandas as pd  # noqa: E402
 from .data.images import load_image, load_mask  # noqa: E402
 from .metrics import anomaly_maps  # noqa: E402
 
-STYLE = {"figure.dpi": 110, "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
-         "svg.hashsalt": "tailedcore", "savefig.bbox": "tight"}
+STYLE = {
+    "figure.dpi": 110,
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "tailedcore",
+    "savefig.bbox": "tight",
+}
 METHOD_COLOURS = {"patchcore": "#4c72b0", "softpatch": "#dd8452", "tailedcore": "#55a868", "padim": "#8172b3"}
 
 
@@ -44,10 +50,20 @@ def per_class_bars(per_class: pd.DataFrame, metric: str, tail: str, seed: int, t
                 axis.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
         for j, method in enumerate(methods):
             values = part[part["method"] == method].set_index("category")["value"].reindex(categories)
-            axis.bar(np.arange(len(categories)) + (j - (len(methods) - 1) / 2) * width, values, width,
-                     label=method, color=METHOD_COLOURS.get(method), zorder=2)
-        axis.set_xticks(np.arange(len(categories)),
-                        [f"{c}\n(tail)" if roles[c] == "tail" else c for c in categories], rotation=0, fontsize=7)
+            axis.bar(
+                np.arange(len(categories)) + (j - (len(methods) - 1) / 2) * width,
+                values,
+                width,
+                label=method,
+                color=METHOD_COLOURS.get(method),
+                zorder=2,
+            )
+        axis.set_xticks(
+            np.arange(len(categories)),
+            [f"{c}\n(tail)" if roles[c] == "tail" else c for c in categories],
+            rotation=0,
+            fontsize=7,
+        )
         axis.set_ylabel(f"{metric.replace('_', ' ')} (%)")
         low = np.nanmin(part["value"]) if len(part) else 0
         axis.set_ylim(max(0, 10 * np.floor(low / 10) - 5), 100)
@@ -84,14 +100,16 @@ def tail_sampler_figure(report: dict, true_sizes: np.ndarray, title: str, stem) 
         return save(figure, stem)
 
 
-def anomaly_map_figure(examples: pd.DataFrame, scores: dict[str, dict], resize: int, crop: int, sigma: float,
-                       title: str, stem) -> list[Path]:
+def anomaly_map_figure(
+    examples: pd.DataFrame, scores: dict[str, dict], resize: int, crop: int, sigma: float, title: str, stem
+) -> list[Path]:
     """Rows = test images (image_id, category, class_role, image_path, mask_path); columns = image,
     ground truth, and each method's anomaly map (normalised per map)."""
     methods = list(scores)
     with plt.rc_context(STYLE):
-        figure, axes = plt.subplots(len(examples), 2 + len(methods),
-                                    figsize=(1.6 * (2 + len(methods)), 1.6 * len(examples)), squeeze=False)
+        figure, axes = plt.subplots(
+            len(examples), 2 + len(methods), figsize=(1.6 * (2 + len(methods)), 1.6 * len(examples)), squeeze=False
+        )
         for row, example in enumerate(examples.itertuples(index=False)):
             axes[row, 0].imshow(load_image(example.image_path, resize, crop))
             axes[row, 0].set_ylabel(f"{example.category}\n({example.class_role})", fontsize=7)
@@ -117,8 +135,9 @@ def noise_sweep_figure(sweep: pd.DataFrame, title: str, stem) -> list[Path]:
             part = sweep[sweep["group"] == group]
             for method, line in part.groupby("method", sort=False):
                 line = line.sort_values("noise_ratio")
-                axis.plot(line["noise_ratio"], line["mean"], marker="o", ms=3, label=method,
-                          color=METHOD_COLOURS.get(method))
+                axis.plot(
+                    line["noise_ratio"], line["mean"], marker="o", ms=3, label=method, color=METHOD_COLOURS.get(method)
+                )
             axis.set_title(f"{group} classes")
             axis.set_xlabel("noise ratio")
         axes[0].set_ylabel("image AUROC (%)")

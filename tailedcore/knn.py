@@ -24,9 +24,15 @@ def _faiss_gpus() -> int:
     return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
 
 
-def knn_search(queries: np.ndarray, memory: np.ndarray, k: int = 1, backend: str = "auto",
-               chunk: int = 16384, device: str | None = None,
-               block_bytes: int = 256 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+def knn_search(
+    queries: np.ndarray,
+    memory: np.ndarray,
+    k: int = 1,
+    backend: str = "auto",
+    chunk: int = 16384,
+    device: str | None = None,
+    block_bytes: int = 256 * 2**20,
+) -> tuple[np.ndarray, np.ndarray]:
     """For each query row: the k smallest squared L2 distances to ``memory`` rows and their indices.
 
     Returns (distances (Q, k) float32, indices (Q, k) int64), nearest first. On CUDA (``device``, None = the
@@ -58,7 +64,7 @@ def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, d
     bank_sq = (bank * bank).sum(1)
     distances, indices = [], []
     for start in range(0, len(queries), chunk):
-        q = torch.from_numpy(queries[start:start + chunk]).to(device)
+        q = torch.from_numpy(queries[start : start + chunk]).to(device)
         d = torch.addmm(bank_sq[None, :], q, bank.T, alpha=-2.0)  # |b|^2 - 2 q.b, then + |q|^2
         if k == 1:
             values, nearest = d.min(dim=1, keepdim=True)

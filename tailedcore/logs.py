@@ -11,7 +11,8 @@ def to_rule_log(snakemake) -> logging.Logger:
     path = snakemake.log[0]
     handle = open(path, "w", buffering=1)  # one run per log: a rerun replaces it
     sys.stdout = sys.stderr = handle
-    logging.basicConfig(stream=handle, level=logging.INFO, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=handle, level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.captureWarnings(True)
     return logging.getLogger(f"rule.{snakemake.rule}")

@@ -9,8 +9,19 @@ from scipy.stats import rankdata
 
 from .data.images import load_mask
 
-METRIC_COLUMNS = ["dataset", "tail", "seed", "method", "category", "class_role", "metric", "value",
-                  "n_test", "n_test_leaked", "test_protocol"]
+METRIC_COLUMNS = [
+    "dataset",
+    "tail",
+    "seed",
+    "method",
+    "category",
+    "class_role",
+    "metric",
+    "value",
+    "n_test",
+    "n_test_leaked",
+    "test_protocol",
+]
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -48,9 +59,18 @@ def anomaly_maps(patch_scores: np.ndarray, size: int, sigma: float) -> np.ndarra
     return upsampled
 
 
-def evaluate_category(labels: list[str], mask_paths: list[str], image_scores: np.ndarray,
-                      patch_scores: np.ndarray, resize: int, crop: int, sigma: float, gt_rule: str,
-                      pixel: bool = True, extra: bool = False) -> dict[str, float]:
+def evaluate_category(
+    labels: list[str],
+    mask_paths: list[str],
+    image_scores: np.ndarray,
+    patch_scores: np.ndarray,
+    resize: int,
+    crop: int,
+    sigma: float,
+    gt_rule: str,
+    pixel: bool = True,
+    extra: bool = False,
+) -> dict[str, float]:
     """Image AUROC over the category's test images and full pixel AUROC over all their pixels; with
     ``extra``, also the metrics beyond the paper (named ``extra_*``): image F1-max, pixel AP and pixel
     AUPRO up to FPR 0.3."""
@@ -65,8 +85,10 @@ def evaluate_category(labels: list[str], mask_paths: list[str], image_scores: np
             if anomalous:
                 truth[i] = load_mask(mask_path, resize, crop, gt_rule)
                 if not truth[i].any():
-                    raise ValueError(f"mask {mask_path} is empty after resize/crop to {crop}px; its defect cannot "
-                                     "be scored. Check the mask, or set evaluation.gt_rule: half")
+                    raise ValueError(
+                        f"mask {mask_path} is empty after resize/crop to {crop}px; its defect cannot "
+                        "be scored. Check the mask, or set evaluation.gt_rule: half"
+                    )
         result["pixel_auroc"] = auroc(truth, maps)
         if extra:
             result["extra_pixel_ap"] = average_precision(truth, maps)
@@ -74,8 +96,18 @@ def evaluate_category(labels: list[str], mask_paths: list[str], image_scores: np
     return result
 
 
-def evaluate_run(scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run: dict, resize: int, crop: int,
-                 sigma: float, gt_rule: str, protocol: str, extra: bool = False) -> pd.DataFrame:
+def evaluate_run(
+    scores: dict,
+    manifest: pd.DataFrame,
+    index: pd.DataFrame,
+    run: dict,
+    resize: int,
+    crop: int,
+    sigma: float,
+    gt_rule: str,
+    protocol: str,
+    extra: bool = False,
+) -> pd.DataFrame:
     """Tidy metric rows for one (dataset, tail, seed, method) from its score file."""
     position = {image_id: i for i, image_id in enumerate(scores["image_ids"])}
     test = manifest[manifest["subset"] == "test"]
@@ -86,14 +118,30 @@ def evaluate_run(scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run:
     rows = []
     for category, part in test.groupby("category", sort=True):
         pos = np.array([position[i] for i in part["image_id"]])
-        values = evaluate_category(info.loc[part["image_id"], "label"].tolist(),
-                                   info.loc[part["image_id"], "mask_path"].tolist(),
-                                   scores["image_scores"][pos], scores["patch_scores"][pos],
-                                   resize, crop, sigma, gt_rule, extra=extra)
+        values = evaluate_category(
+            info.loc[part["image_id"], "label"].tolist(),
+            info.loc[part["image_id"], "mask_path"].tolist(),
+            scores["image_scores"][pos],
+            scores["patch_scores"][pos],
+            resize,
+            crop,
+            sigma,
+            gt_rule,
+            extra=extra,
+        )
         for metric, value in values.items():
-            rows.append({**run, "category": category, "class_role": part["class_role"].iloc[0], "metric": metric,
-                         "value": value, "n_test": len(part), "n_test_leaked": int((part["role"] == "leaked").sum()),
-                         "test_protocol": protocol})
+            rows.append(
+                {
+                    **run,
+                    "category": category,
+                    "class_role": part["class_role"].iloc[0],
+                    "metric": metric,
+                    "value": value,
+                    "n_test": len(part),
+                    "n_test_leaked": int((part["role"] == "leaked").sum()),
+                    "test_protocol": protocol,
+                }
+            )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 

@@ -38,20 +38,31 @@ def checksums() -> dict[str, str]:
 
 def relative_path(kind: str, tail: str, seed: int, filename: str) -> str:
     if kind not in OFFICIAL_DATASETS or tail not in OFFICIAL_TAILS or seed not in OFFICIAL_SEEDS:
-        raise ValueError(f"no official split for dataset kind {kind!r}, tail {tail!r}, seed {seed}: official "
-                         f"splits exist for {sorted(OFFICIAL_DATASETS)} x {OFFICIAL_TAILS} x seeds 1-5; "
-                         "use splits.source: generated for anything else")
+        raise ValueError(
+            f"no official split for dataset kind {kind!r}, tail {tail!r}, seed {seed}: official "
+            f"splits exist for {sorted(OFFICIAL_DATASETS)} x {OFFICIAL_TAILS} x seeds 1-5; "
+            "use splits.source: generated for anything else"
+        )
     return f"{OFFICIAL_DATASETS[kind][1]}/{tail}/seed{seed:02d}/{filename}"
 
 
 def official_url(kind: str, tail: str, seed: int, filename: str) -> str:
     relative_path(kind, tail, seed, filename)  # validates
-    return (f"https://raw.githubusercontent.com/{OFFICIAL_REPOSITORY}/{OFFICIAL_COMMIT}/manifest/"
-            f"{OFFICIAL_DATASETS[kind][0]}/{tail}/seed{seed:02d}/{filename}")
+    return (
+        f"https://raw.githubusercontent.com/{OFFICIAL_REPOSITORY}/{OFFICIAL_COMMIT}/manifest/"
+        f"{OFFICIAL_DATASETS[kind][0]}/{tail}/seed{seed:02d}/{filename}"
+    )
 
 
-def fetch_official(kind: str, tail: str, seed: int, filename: str, target: str | Path,
-                   local_dir: str | Path | None = None, base_url: str | None = None) -> Path:
+def fetch_official(
+    kind: str,
+    tail: str,
+    seed: int,
+    filename: str,
+    target: str | Path,
+    local_dir: str | Path | None = None,
+    base_url: str | None = None,
+) -> Path:
     """Put one official manifest file at ``target``, checked against its pinned sha256.
 
     From ``local_dir`` (laid out as ``<dataset>/<tail>/seedNN/<file>``) when given, else downloaded from
@@ -64,8 +75,10 @@ def fetch_official(kind: str, tail: str, seed: int, filename: str, target: str |
     if local_dir:
         source = Path(local_dir) / relative
         if not source.is_file():
-            raise FileNotFoundError(f"{source} is missing: splits.official_dir must hold <dataset>/<tail>/seedNN/"
-                                    f"<file> as in {OFFICIAL_REPOSITORY}'s manifest/ folder")
+            raise FileNotFoundError(
+                f"{source} is missing: splits.official_dir must hold <dataset>/<tail>/seedNN/"
+                f"<file> as in {OFFICIAL_REPOSITORY}'s manifest/ folder"
+            )
         verify(source, expected)
         shutil.copyfile(source, target)
         return target
@@ -87,8 +100,13 @@ def _stem(name: str) -> str:
     return name.rsplit(".", 1)[0]
 
 
-def convert_official(prune_path: str | Path, inject_path: str | Path, index: pd.DataFrame,
-                     tail_threshold: int = 20, exclude_injected: bool = False) -> pd.DataFrame:
+def convert_official(
+    prune_path: str | Path,
+    inject_path: str | Path,
+    index: pd.DataFrame,
+    tail_threshold: int = 20,
+    exclude_injected: bool = False,
+) -> pd.DataFrame:
     """Our split manifest from the two official lists; class role head <=> clean count >= tail_threshold."""
     prune_path, inject_path = Path(prune_path), Path(inject_path)
     train = index[index["split"] == "train"]
@@ -111,9 +129,10 @@ def convert_official(prune_path: str | Path, inject_path: str | Path, index: pd.
         category, _, _, name = _parts(line, inject_path)
         defect = next((lab for lab in labels.get(category, []) if name.startswith(lab + "_")), None)
         if defect is None:
-            raise ManifestError(f"{inject_path}: {line} names no test defect type of {category} "
-                                f"({labels.get(category, [])})")
-        image_id = f"{category}/test/{defect}/{_stem(name[len(defect) + 1:])}"
+            raise ManifestError(
+                f"{inject_path}: {line} names no test defect type of {category} ({labels.get(category, [])})"
+            )
+        image_id = f"{category}/test/{defect}/{_stem(name[len(defect) + 1 :])}"
         if image_id not in anomaly_ids:
             raise ManifestError(f"{inject_path}: {line} -> {image_id} is not a test anomaly of {category}")
         injected.append((image_id, category))
@@ -123,8 +142,9 @@ def convert_official(prune_path: str | Path, inject_path: str | Path, index: pd.
     role = {c: "head" if n >= tail_threshold else "tail" for c, n in clean_counts.items()}
     noisy_tails = sorted({c for _, c in injected if role[c] == "tail"})
     if noisy_tails:
-        raise ManifestError(f"{inject_path} injects into tail classes {noisy_tails}; the protocol puts noise in "
-                            "head classes only")
+        raise ManifestError(
+            f"{inject_path} injects into tail classes {noisy_tails}; the protocol puts noise in head classes only"
+        )
     rows = [(i, c, "train", "clean", role[c]) for i, c in zip(kept["image_id"], kept["category"])]
     rows += [(i, c, "train", "noise", role[c]) for i, c in sorted(injected)]
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)

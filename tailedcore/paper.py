@@ -12,15 +12,29 @@ PAPER_METHOD_NAMES = {"patchcore": "PatchCore", "softpatch": "SoftPatch", "taile
 # our dataset kind -> the paper's dataset key
 PAPER_DATASETS = {"mvtec": "mvtecad", "visa": "visa"}
 # table number of (paper dataset, metric)
-PAPER_TABLE_NUMBERS = {("mvtecad", "image_auroc"): 1, ("visa", "image_auroc"): 2, ("mvtecad", "pixel_auroc"): 3,
-                       ("visa", "pixel_auroc"): 4}
+PAPER_TABLE_NUMBERS = {
+    ("mvtecad", "image_auroc"): 1,
+    ("visa", "image_auroc"): 2,
+    ("mvtecad", "pixel_auroc"): 3,
+    ("visa", "pixel_auroc"): 4,
+}
 # spec §3.2: cells the paper itself contradicts
 KNOWN_TYPOS = {
     ("mvtecad", "image_auroc", "TailedCore", "step_k4", "head"): "typo in the paper: its C_t and all imply 95.55",
     ("mvtecad", "pixel_auroc", "TailedCore", "step_k4", "head"): "typo in the paper: its C_t and all imply 93.51",
 }
-COMPARISON_COLUMNS = ["metric", "method", "source", "tail", "group", "ours", "ours_std", "paper", "difference",
-                      "paper_note"]
+COMPARISON_COLUMNS = [
+    "metric",
+    "method",
+    "source",
+    "tail",
+    "group",
+    "ours",
+    "ours_std",
+    "paper",
+    "difference",
+    "paper_note",
+]
 
 
 def paper_numbers() -> pd.DataFrame:
@@ -59,11 +73,35 @@ def compare_with_paper(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFram
         note = notes.get((paper_dataset, record.metric, record.method, record.tail_type, record.class_group), "")
         if key in ours_by_cell:
             method, mean, std = ours_by_cell.pop(key)
-            rows.append((record.metric, method, "ours", record.tail_type, record.class_group, mean, std, record.value,
-                         mean - record.value, note))
+            rows.append(
+                (
+                    record.metric,
+                    method,
+                    "ours",
+                    record.tail_type,
+                    record.class_group,
+                    mean,
+                    std,
+                    record.value,
+                    mean - record.value,
+                    note,
+                )
+            )
         elif record.method not in PAPER_METHOD_NAMES.values():
-            rows.append((record.metric, record.method, "quoted", record.tail_type, record.class_group, np.nan, np.nan,
-                         record.value, np.nan, note))
+            rows.append(
+                (
+                    record.metric,
+                    record.method,
+                    "quoted",
+                    record.tail_type,
+                    record.class_group,
+                    np.nan,
+                    np.nan,
+                    record.value,
+                    np.nan,
+                    note,
+                )
+            )
     for (metric, _, tail, group), (method, mean, std) in ours_by_cell.items():  # ours without a paper number
         rows.append((metric, method, "ours", tail, group, mean, std, np.nan, np.nan, ""))
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)

@@ -47,15 +47,27 @@ def build_index(block: dict, marker: str | Path, output: str | Path) -> pd.DataF
     return index
 
 
-def make_split(index_path, tail: str, seed: int, noise_ratio: float, split_config: dict, manifest_path,
-               stats_path, official: tuple[str, str] | None = None) -> pd.DataFrame:
+def make_split(
+    index_path,
+    tail: str,
+    seed: int,
+    noise_ratio: float,
+    split_config: dict,
+    manifest_path,
+    stats_path,
+    official: tuple[str, str] | None = None,
+) -> pd.DataFrame:
     """Generate a split, or convert the official (prune_good, inject_defects) pair when given."""
-    rules = SplitRules(noise_ratio=noise_ratio, exclude_injected_from_test=split_config["exclude_injected_from_test"],
-                       **split_config["rules"])
+    rules = SplitRules(
+        noise_ratio=noise_ratio,
+        exclude_injected_from_test=split_config["exclude_injected_from_test"],
+        **split_config["rules"],
+    )
     index = read_index(index_path)
     if official:
-        manifest = convert_official(official[0], official[1], index, rules.tail_threshold,
-                                    rules.exclude_injected_from_test)
+        manifest = convert_official(
+            official[0], official[1], index, rules.tail_threshold, rules.exclude_injected_from_test
+        )
     else:
         manifest = generate_split(index, tail, seed, rules)
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +130,9 @@ def _augmenter(image_paths: list[str], features: dict):
         config = feature_config(features)
         extractor = extractor or FeatureExtractor(config)
         views = [view for row in rows for view in tail_views(image_paths[row], config.resize, config.crop, kind)]
-        parts = [extractor(np.stack(views[i:i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)]
+        parts = [
+            extractor(np.stack(views[i : i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)
+        ]
         return np.concatenate(parts).astype(np.float16)  # the cache's precision, like the stored views
 
     return augment
@@ -130,14 +144,29 @@ def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
     truth = set(train_rows.loc[(train_rows["class_role"] == "tail") & (train_rows["role"] == "clean"), "image_id"])
     predicted = set(report["predicted_tail_images"])
     hits = len(truth & predicted)
-    return {"tail_true_images": len(truth), "tail_predicted_images": len(predicted),
-            "tail_precision": hits / len(predicted) if predicted else float("nan"),
-            "tail_recall": hits / len(truth) if truth else float("nan")}
+    return {
+        "tail_true_images": len(truth),
+        "tail_predicted_images": len(predicted),
+        "tail_precision": hits / len(predicted) if predicted else float("nan"),
+        "tail_recall": hits / len(truth) if truth else float("nan"),
+    }
 
 
-def run_method(method: str, options: dict, seed: int, manifest_path, index_path, feature_folder,
-               categories: list[str], features: dict, setting: tuple[str, str], scores_path, report_path,
-               threads: int, device: str = "cpu") -> dict:
+def run_method(
+    method: str,
+    options: dict,
+    seed: int,
+    manifest_path,
+    index_path,
+    feature_folder,
+    categories: list[str],
+    features: dict,
+    setting: tuple[str, str],
+    scores_path,
+    report_path,
+    threads: int,
+    device: str = "cpu",
+) -> dict:
     """Fit a method on the split's training pool (all categories together) and score every test image."""
     import torch
 
@@ -167,24 +196,39 @@ def run_method(method: str, options: dict, seed: int, manifest_path, index_path,
         image_ids += part["image_id"].tolist()
         image_scores.append(scores.image_scores)
         patch_scores.append(scores.patch_scores)
-    report.update({"method": method, "options": asdict(model.config), "model_seed": seed, "dataset": setting[0],
-                   "tail": setting[1], "features": features, "tailedcore_version": __version__,
-                   "torch": torch.__version__, "device": str(resolved), "threads": threads,
-                   "machine": platform.machine()})
-    write_scores(scores_path, report_path, image_ids, np.concatenate(image_scores),
-                 np.concatenate(patch_scores), report)
+    report.update(
+        {
+            "method": method,
+            "options": asdict(model.config),
+            "model_seed": seed,
+            "dataset": setting[0],
+            "tail": setting[1],
+            "features": features,
+            "tailedcore_version": __version__,
+            "torch": torch.__version__,
+            "device": str(resolved),
+            "threads": threads,
+            "machine": platform.machine(),
+        }
+    )
+    write_scores(
+        scores_path, report_path, image_ids, np.concatenate(image_scores), np.concatenate(patch_scores), report
+    )
     return report
 
 
-def write_scores(scores_path, report_path, image_ids: list[str], image_scores: np.ndarray,
-                 patch_scores: np.ndarray, report: dict) -> None:
+def write_scores(
+    scores_path, report_path, image_ids: list[str], image_scores: np.ndarray, patch_scores: np.ndarray, report: dict
+) -> None:
     """Write a run's score file and its JSON report (ARCHITECTURE.md, "Scores"): one image score and one
     (h, w) patch-score map per test image, float32, in the order of ``image_ids``; higher = more anomalous."""
     image_scores = np.asarray(image_scores, dtype=np.float32).reshape(-1)
     patch_scores = np.asarray(patch_scores, dtype=np.float32)
     if not (len(image_ids) == len(image_scores) == len(patch_scores)) or patch_scores.ndim != 3:
-        raise ValueError(f"scores for {scores_path}: {len(image_ids)} image ids, {len(image_scores)} image scores and "
-                         f"patch maps of shape {patch_scores.shape}; need one score and one (h, w) map per image")
+        raise ValueError(
+            f"scores for {scores_path}: {len(image_ids)} image ids, {len(image_scores)} image scores and "
+            f"patch maps of shape {patch_scores.shape}; need one score and one (h, w) map per image"
+        )
     if not (np.isfinite(image_scores).all() and np.isfinite(patch_scores).all()):
         raise ValueError(f"scores for {scores_path} contain NaN or infinite values")
     Path(scores_path).parent.mkdir(parents=True, exist_ok=True)
@@ -206,20 +250,36 @@ def load_split(manifest_path, feature_folder, categories: list[str], patches: bo
     return train, test
 
 
-def evaluate(scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str,
-             output) -> pd.DataFrame:
+def evaluate(
+    scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str, output
+) -> pd.DataFrame:
     with np.load(scores_path) as data:
         scores = {key: data[key] for key in data.files}
-    metrics = evaluate_run(scores, read_manifest(manifest_path), read_index(index_path), run, features["resize"],
-                           features["crop"], evaluation["sigma"], evaluation["gt_rule"], protocol,
-                           extra=evaluation.get("extra_metrics", False))
+    metrics = evaluate_run(
+        scores,
+        read_manifest(manifest_path),
+        read_index(index_path),
+        run,
+        features["resize"],
+        features["crop"],
+        evaluation["sigma"],
+        evaluation["gt_rule"],
+        protocol,
+        extra=evaluation.get("extra_metrics", False),
+    )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     metrics.to_csv(output, index=False)
     return metrics
 
 
-def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods: list[str], out_dir,
-                compare_with: str | None = None) -> list[Path]:
+def make_tables(
+    metric_files: list[str],
+    dataset: str,
+    tails: list[str],
+    methods: list[str],
+    out_dir,
+    compare_with: str | None = None,
+) -> list[Path]:
     """Per metric: the seed-averaged wide table (CSV, LaTeX, Markdown) and its per-seed group means; for the
     dataset: the tidy summary, the per-class table and, with ``compare_with``, the comparison with the paper."""
     metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
@@ -236,12 +296,15 @@ def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods
         n_seeds = int(part["n_seeds"].max()) if len(part) else 0
         number = PAPER_TABLE_NUMBERS.get((compare_with, metric))
         shaped = f" (shaped like Table {number} of the paper)" if number else ""
-        caption = (f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds{shaped}; "
-                   "$C_t$: tail classes, $C_h$: head classes.")
+        caption = (
+            f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds{shaped}; "
+            "$C_t$: tail classes, $C_h$: head classes."
+        )
         Path(f"{stem}.tex").write_text(to_latex(table, caption, f"tab:{dataset}_{metric}"))
         Path(f"{stem}.md").write_text(
             f"{METRIC_TITLES[metric]} (%) on {dataset}, mean ± std over {n_seeds} seeds{shaped}\n\n"
-            + to_markdown(table, wide_table(part, tails, methods, values="std")))
+            + to_markdown(table, wide_table(part, tails, methods, values="std"))
+        )
         per_seed[per_seed["metric"] == metric].to_csv(f"{stem}_per_seed.csv", index=False)
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", ".md", "_per_seed.csv")]
     summary.to_csv(out_dir / f"{dataset}_tidy.csv", index=False)
@@ -253,8 +316,17 @@ def make_tables(metric_files: list[str], dataset: str, tails: list[str], methods
     return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "extra_metrics", "per_class", "vs_paper")]
 
 
-def make_figures(dataset: str, tail: str, seed: int, methods: list[str], results: str | Path, per_class_path,
-                 features: dict, evaluation: dict, out_dir) -> list[Path]:
+def make_figures(
+    dataset: str,
+    tail: str,
+    seed: int,
+    methods: list[str],
+    results: str | Path,
+    per_class_path,
+    features: dict,
+    evaluation: dict,
+    out_dir,
+) -> list[Path]:
     """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
     runs) and the anomaly maps of a few tail- and head-class test images."""
     from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
@@ -263,27 +335,45 @@ def make_figures(dataset: str, tail: str, seed: int, methods: list[str], results
     per_class = pd.read_csv(per_class_path)
     index = read_index(results / dataset / "index.csv").set_index("image_id")
     run_dir = results / dataset / "scores" / tail / f"seed{seed}"
-    written = per_class_bars(per_class, "image_auroc", tail, seed,
-                             f"{dataset}, {tail}, seed {seed}: image AUROC per class", out_dir / f"per_class_{tail}")
+    written = per_class_bars(
+        per_class,
+        "image_auroc",
+        tail,
+        seed,
+        f"{dataset}, {tail}, seed {seed}: image AUROC per class",
+        out_dir / f"per_class_{tail}",
+    )
     manifest = read_manifest(results / dataset / "splits" / tail / f"seed{seed}.csv")
     if "tailedcore" in methods:
         report = json.loads((run_dir / "tailedcore.json").read_text())
         train = manifest[manifest["subset"] == "train"]
         true_sizes = train.groupby("category")["image_id"].transform("count").to_numpy()
-        written += tail_sampler_figure(report, true_sizes, f"{dataset}, {tail}, seed {seed}: TailSampler",
-                                       out_dir / f"tail_sampler_{tail}")
+        written += tail_sampler_figure(
+            report, true_sizes, f"{dataset}, {tail}, seed {seed}: TailSampler", out_dir / f"tail_sampler_{tail}"
+        )
     test = manifest[manifest["subset"] == "test"]
     anomalous = test[index.loc[test["image_id"], "label"].to_numpy() != "good"].groupby("category").head(1)
     examples = pd.concat([anomalous[anomalous["class_role"] == role].head(2) for role in ("tail", "head")])
-    examples = examples.assign(image_path=index.loc[examples["image_id"], "image_path"].to_numpy(),
-                               mask_path=index.loc[examples["image_id"], "mask_path"].to_numpy())
+    examples = examples.assign(
+        image_path=index.loc[examples["image_id"], "image_path"].to_numpy(),
+        mask_path=index.loc[examples["image_id"], "mask_path"].to_numpy(),
+    )
     scores = {}
     for method in methods:
         with np.load(run_dir / f"{method}.npz") as data:
-            scores[method] = {"patch_scores": data["patch_scores"],
-                              "position": {i: p for p, i in enumerate(data["image_ids"])}}
-    written += anomaly_map_figure(examples, scores, features["resize"], features["crop"], evaluation["sigma"],
-                                  f"{dataset}, {tail}, seed {seed}", out_dir / f"anomaly_maps_{tail}")
+            scores[method] = {
+                "patch_scores": data["patch_scores"],
+                "position": {i: p for p, i in enumerate(data["image_ids"])},
+            }
+    written += anomaly_map_figure(
+        examples,
+        scores,
+        features["resize"],
+        features["crop"],
+        evaluation["sigma"],
+        f"{dataset}, {tail}, seed {seed}",
+        out_dir / f"anomaly_maps_{tail}",
+    )
     return written
 
 
@@ -296,8 +386,9 @@ def mark_given_folder(path: str | Path, marker: str | Path) -> None:
     Path(marker).write_text(json.dumps({"root": str(root.resolve()), "given": True}, indent=2))
 
 
-def make_noise_sweep(metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path,
-                     figure_path) -> pd.DataFrame:
+def make_noise_sweep(
+    metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path, figure_path
+) -> pd.DataFrame:
     """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
     from .figures import noise_sweep_figure
 
@@ -307,6 +398,7 @@ def make_noise_sweep(metric_files: list[str], ratios: dict[str, float], dataset:
     summary.insert(1, "noise_ratio", summary["dataset"].map(ratios))
     summary = summary.sort_values(["method", "noise_ratio", "group"], kind="stable")
     summary.round(2).to_csv(table_path, index=False)
-    noise_sweep_figure(summary, f"{dataset}, {tail}: image AUROC against the noise ratio",
-                       Path(figure_path).with_suffix(""))
+    noise_sweep_figure(
+        summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
+    )
     return summary

@@ -19,8 +19,10 @@ def greedy_original(points: np.ndarray, num_select: int, start: int) -> np.ndarr
     selected, chosen = [], int(start)
     for _ in range(num_select):
         selected.append(chosen)
-        centre = data[chosen:chosen + 1]
-        distance = (data.pow(2).sum(1, keepdim=True) + centre.pow(2).sum(1) - 2 * data.mm(centre.T)).clamp(0, None).sqrt()
+        centre = data[chosen : chosen + 1]
+        distance = (
+            (data.pow(2).sum(1, keepdim=True) + centre.pow(2).sum(1) - 2 * data.mm(centre.T)).clamp(0, None).sqrt()
+        )
         nearest = torch.min(torch.cat([nearest, distance], dim=1), dim=1).values.reshape(-1, 1)
         chosen = int(torch.argmax(nearest))
     return np.asarray(selected)

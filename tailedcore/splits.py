@@ -15,8 +15,15 @@ import numpy as np
 import pandas as pd
 
 MANIFEST_COLUMNS = ["image_id", "category", "subset", "role", "class_role"]
-STATS_COLUMNS = ["category", "class_role", "n_train_clean", "n_train_noise", "n_test", "n_test_anomalous",
-                 "n_test_leaked"]
+STATS_COLUMNS = [
+    "category",
+    "class_role",
+    "n_train_clean",
+    "n_train_noise",
+    "n_test",
+    "n_test_anomalous",
+    "n_test_leaked",
+]
 _STEP = re.compile(r"^step_k(\d+)$")
 
 
@@ -67,8 +74,9 @@ def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules)
         n_tail = round(rules.step_tail_fraction * len(categories))
         tail_set = set(rng.choice(categories, size=n_tail, replace=False).tolist())
         kept = {c: (min(k_keep, n_orig[c]) if c in tail_set else n_orig[c]) for c in categories}
-        noise = {c: 0 if c in tail_set else min(len(defect_ids[c]), round(rules.noise_ratio * n_orig[c]))
-                 for c in categories}
+        noise = {
+            c: 0 if c in tail_set else min(len(defect_ids[c]), round(rules.noise_ratio * n_orig[c])) for c in categories
+        }
     else:
         profile = pareto_profile(len(categories), rules.pareto_alpha, rules.pareto_eps)
         shares = dict(zip(categories, rng.permutation(profile)))
@@ -126,15 +134,17 @@ def split_statistics(manifest: pd.DataFrame, index: pd.DataFrame) -> pd.DataFram
     rows = []
     for category, part in manifest.groupby("category", sort=True):
         train, test = part[part["subset"] == "train"], part[part["subset"] == "test"]
-        rows.append({
-            "category": category,
-            "class_role": part["class_role"].iloc[0],
-            "n_train_clean": int((train["role"] == "clean").sum()),
-            "n_train_noise": int((train["role"] == "noise").sum()),
-            "n_test": len(test),
-            "n_test_anomalous": int((labels.loc[test["image_id"]] != "good").sum()),
-            "n_test_leaked": int((test["role"] == "leaked").sum()),
-        })
+        rows.append(
+            {
+                "category": category,
+                "class_role": part["class_role"].iloc[0],
+                "n_train_clean": int((train["role"] == "clean").sum()),
+                "n_train_noise": int((train["role"] == "noise").sum()),
+                "n_test": len(test),
+                "n_test_anomalous": int((labels.loc[test["image_id"]] != "good").sum()),
+                "n_test_leaked": int((test["role"] == "leaked").sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=STATS_COLUMNS)
 
 

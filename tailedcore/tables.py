@@ -44,8 +44,9 @@ def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str], valu
     return table
 
 
-def _formatted_rows(table: pd.DataFrame, decimals: int, best_format: str, missing: str,
-                    std: pd.DataFrame | None = None):
+def _formatted_rows(
+    table: pd.DataFrame, decimals: int, best_format: str, missing: str, std: pd.DataFrame | None = None
+):
     """(method, cell texts) per row: NaN as ``missing``, ``± std`` when given, the column's best in
     ``best_format``."""
     best = table.max(axis=0)
@@ -66,10 +67,17 @@ def _formatted_rows(table: pd.DataFrame, decimals: int, best_format: str, missin
 def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
     """booktabs table with one column group per tail type; the best value of each column in bold."""
     tails = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{caption}}}", rf"\label{{{label}}}",
-             r"\begin{tabular}{l" + "ccc" * len(tails) + "}", r"\toprule"]
-    lines.append("Method & " + " & ".join(rf"\multicolumn{{3}}{{c}}{{{TAIL_LABELS.get(t, t)}}}" for t in tails)
-                 + r" \\")
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{l" + "ccc" * len(tails) + "}",
+        r"\toprule",
+    ]
+    lines.append(
+        "Method & " + " & ".join(rf"\multicolumn{{3}}{{c}}{{{TAIL_LABELS.get(t, t)}}}" for t in tails) + r" \\"
+    )
     lines.append("".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(len(tails))))
     lines.append(" & " + " & ".join(GROUP_LABELS[g] for _ in tails for g in GROUPS) + r" \\")
     lines.append(r"\midrule")
@@ -82,8 +90,11 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -
 
 def to_markdown(table: pd.DataFrame, std: pd.DataFrame | None = None, decimals: int = 2) -> str:
     """A GitHub table: the seed mean (± std over seeds when given), the best value of each column in bold."""
-    header = ["method"] + [f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
-                           f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}" for c in table.columns]
+    header = ["method"] + [
+        f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
+        f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}"
+        for c in table.columns
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std):
         lines.append("| " + " | ".join([str(method), *cells]) + " |")
@@ -109,9 +120,23 @@ def runtime_table(benchmark_files: list[str]) -> pd.DataFrame:
         stage = parts[parts.index("benchmarks") + 1]
         name = parts[-1].removesuffix(".tsv")
         record = pd.read_csv(path, sep="\t").iloc[-1]
-        rows.append({"stage": stage, "method": name if stage in ("fit_score", "evaluate") else "",
-                     "seconds": float(record["s"]), "max_rss_mb": float(record["max_rss"])})
+        rows.append(
+            {
+                "stage": stage,
+                "method": name if stage in ("fit_score", "evaluate") else "",
+                "seconds": float(record["s"]),
+                "max_rss_mb": float(record["max_rss"]),
+            }
+        )
     frame = pd.DataFrame(rows, columns=["stage", "method", "seconds", "max_rss_mb"])
     grouped = frame.groupby(["stage", "method"], sort=False)
-    return grouped.agg(jobs=("seconds", "size"), mean_seconds=("seconds", "mean"), total_seconds=("seconds", "sum"),
-                       peak_rss_mb=("max_rss_mb", "max")).round(2).reset_index()
+    return (
+        grouped.agg(
+            jobs=("seconds", "size"),
+            mean_seconds=("seconds", "mean"),
+            total_seconds=("seconds", "sum"),
+            peak_rss_mb=("max_rss_mb", "max"),
+        )
+        .round(2)
+        .reset_index()
+    )

@@ -7,7 +7,13 @@ from tailedcore.data.synthetic import SyntheticSpec, write_dataset
 def tiny_dataset(tmp_path_factory):
     """A small synthetic MVTec-layout dataset (3 categories, 48 px) shared by the tests."""
     root = tmp_path_factory.mktemp("synthetic")
-    spec = SyntheticSpec(seed=3, image_size=48, n_train=6, n_test_good=2, n_test_defect_per_type=1,
-                         categories=("fabric", "washer", "chip"))
+    spec = SyntheticSpec(
+        seed=3,
+        image_size=48,
+        n_train=6,
+        n_test_good=2,
+        n_test_defect_per_type=1,
+        categories=("fabric", "washer", "chip"),
+    )
     write_dataset(root, spec)
     return root, spec

@@ -21,8 +21,10 @@ BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "si
 
 
 def missing_binaries() -> list[str]:
-    found = {name: shutil.which(name) or (Path("/usr/sbin") / name if (Path("/usr/sbin") / name).exists() else None)
-             for name in BINARIES}
+    found = {
+        name: shutil.which(name) or (Path("/usr/sbin") / name if (Path("/usr/sbin") / name).exists() else None)
+        for name in BINARIES
+    }
     return [name for name, path in found.items() if not path]
 
 
@@ -36,8 +38,11 @@ def node_line() -> str:
     fields = dict(re.findall(r"(\w+)=(\S+)", out.splitlines()[0]))
     keys = ("CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore")
     memory = max(1024, int(fields["RealMemory"]) - 512)
-    return ("NodeName=localhost NodeAddr=127.0.0.1 " + " ".join(f"{k}={fields[k]}" for k in keys)
-            + f" RealMemory={memory} Gres=gpu:1 State=UNKNOWN")
+    return (
+        "NodeName=localhost NodeAddr=127.0.0.1 "
+        + " ".join(f"{k}={fields[k]}" for k in keys)
+        + f" RealMemory={memory} Gres=gpu:1 State=UNKNOWN"
+    )
 
 
 class SlurmCluster:
@@ -96,20 +101,28 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         for folder in ("/run/munge", "/var/lib/munge", "/var/log/munge"):
             Path(folder).mkdir(parents=True, exist_ok=True)
             os.chown(folder, munge.pw_uid, munge.pw_gid)
-        self.processes.append(subprocess.Popen(
-            ["runuser", "-u", "munge", "--", _binary("munged"), "--foreground"],
-            stdout=subprocess.DEVNULL, stderr=open(self.state / "log" / "munged.log", "w")))
+        self.processes.append(
+            subprocess.Popen(
+                ["runuser", "-u", "munge", "--", _binary("munged"), "--foreground"],
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.state / "log" / "munged.log", "w"),
+            )
+        )
         self._wait(lambda: Path("/run/munge/munge.socket.2").exists(), "munged socket")
 
     def start(self) -> None:
         self.write_config()
         self._start_munge()
         log = self.state / "log"
-        self.processes.append(subprocess.Popen([_binary("slurmctld"), "-D"], stdout=open(log / "ctld.out", "w"),
-                                               stderr=subprocess.STDOUT))
+        self.processes.append(
+            subprocess.Popen([_binary("slurmctld"), "-D"], stdout=open(log / "ctld.out", "w"), stderr=subprocess.STDOUT)
+        )
         self._wait(lambda: "UP" in self._run("scontrol", "ping"), "slurmctld")
-        self.processes.append(subprocess.Popen([_binary("slurmd"), "-D", "-N", "localhost"],
-                                               stdout=open(log / "d.out", "w"), stderr=subprocess.STDOUT))
+        self.processes.append(
+            subprocess.Popen(
+                [_binary("slurmd"), "-D", "-N", "localhost"], stdout=open(log / "d.out", "w"), stderr=subprocess.STDOUT
+            )
+        )
         self._wait(lambda: "idle" in self._run("sinfo", "-h", "-o", "%T"), "an idle node")
 
     def stop(self) -> None:
@@ -149,7 +162,8 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                 return
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited ({process.returncode}) while waiting for {what}:\n"
-                                       + self.logs())
+                    raise RuntimeError(
+                        f"{process.args[0]} exited ({process.returncode}) while waiting for {what}:\n" + self.logs()
+                    )
             time.sleep(0.2)
         raise RuntimeError(f"timed out after {timeout} s waiting for {what}:\n" + self.logs())

@@ -23,8 +23,13 @@ def test_readme_baseline_rule_reaches_tables_and_figures(tmp_path):
     config = dict(BASE)
     config["methods"] = {**BASE["methods"], **yaml.safe_load(readme_block("baseline-config"))["methods"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([str(SNAKEMAKE), "--cores", "2", "--configfile", str(tmp_path / "config.yaml")],
-                         cwd=workflow, capture_output=True, text=True, timeout=900)
+    run = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2", "--configfile", str(tmp_path / "config.yaml")],
+        cwd=workflow,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
 
     tables = workflow / "results" / "tables"
@@ -46,9 +51,21 @@ def test_an_unknown_method_name_is_a_clear_error(tmp_path):
     config = dict(BASE)
     config["methods"] = {**BASE["methods"], "run": ["patchcore", "global_knnn"]}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run([str(SNAKEMAKE), "-n", "--configfile", str(tmp_path / "config.yaml"), "--directory",
-                          str(tmp_path), "-s", str(Path(__file__).resolve().parents[1] / "Snakefile")],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "-n",
+            "--configfile",
+            str(tmp_path / "config.yaml"),
+            "--directory",
+            str(tmp_path),
+            "-s",
+            str(Path(__file__).resolve().parents[1] / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode != 0
     message = run.stdout + run.stderr
     assert "global_knnn" in message and "rules/baselines/global_knnn.smk" in message

@@ -13,13 +13,16 @@ def test_shipped_configs_validate(name):
     jsonschema.validate(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA)
 
 
-@pytest.mark.parametrize("mutate,fragment", [
-    (lambda c: c["datasets"]["synthetic"].update(noise_ratio=1.5), "1.5"),
-    (lambda c: c["splits"].update(tails=["zipf"]), "zipf"),
-    (lambda c: c["features"].update(backbone="resnet9000"), "resnet9000"),
-    (lambda c: c["methods"]["patchcore"].update(coreset_ratoi=0.1), "coreset_ratoi"),
-    (lambda c: c.update(extra=1), "extra"),
-])
+@pytest.mark.parametrize(
+    "mutate,fragment",
+    [
+        (lambda c: c["datasets"]["synthetic"].update(noise_ratio=1.5), "1.5"),
+        (lambda c: c["splits"].update(tails=["zipf"]), "zipf"),
+        (lambda c: c["features"].update(backbone="resnet9000"), "resnet9000"),
+        (lambda c: c["methods"]["patchcore"].update(coreset_ratoi=0.1), "coreset_ratoi"),
+        (lambda c: c.update(extra=1), "extra"),
+    ],
+)
 def test_invalid_values_are_rejected(mutate, fragment):
     config = yaml.safe_load((ROOT / "config" / "quickstart.yaml").read_text())
     mutate(config)
@@ -27,10 +30,13 @@ def test_invalid_values_are_rejected(mutate, fragment):
         jsonschema.validate(config, SCHEMA)
 
 
-@pytest.mark.parametrize("block,fragment", [
-    ({"kind": "folder", "noise_ratio": 0.1}, "path"),
-    ({"kind": "mvtec", "noise_ratio": 0.1}, "is not valid under any of the given schemas"),
-])
+@pytest.mark.parametrize(
+    "block,fragment",
+    [
+        ({"kind": "folder", "noise_ratio": 0.1}, "path"),
+        ({"kind": "mvtec", "noise_ratio": 0.1}, "is not valid under any of the given schemas"),
+    ],
+)
 def test_a_dataset_must_say_where_its_images_come_from(block, fragment):
     config = yaml.safe_load((ROOT / "config" / "quickstart.yaml").read_text())
     config["datasets"]["mine"] = block

@@ -22,8 +22,9 @@ def test_greedy_equals_brute_force(seed, num_points, dim, num_select):
     rng = np.random.default_rng(seed)
     points = (rng.normal(size=(num_points, dim)) + 4 * rng.integers(0, 3, size=(num_points, 1))).astype(np.float32)
     start = int(rng.integers(num_points))
-    np.testing.assert_array_equal(greedy_kcenter(points, num_select, start),
-                                  brute_force_greedy(points.astype(np.float64), num_select, start))
+    np.testing.assert_array_equal(
+        greedy_kcenter(points, num_select, start), brute_force_greedy(points.astype(np.float64), num_select, start)
+    )
 
 
 def test_greedy_is_a_two_approximation_of_the_optimal_k_center():
@@ -93,5 +94,6 @@ def test_the_cuda_path_logic_equals_brute_force_when_run_on_cpu():
 
     rng = np.random.default_rng(9)
     points = (rng.normal(size=(300, 16)) + 4 * rng.integers(0, 3, size=(300, 1))).astype(np.float32)
-    np.testing.assert_array_equal(_greedy_torch(points, 40, 5, torch.device("cpu")),
-                                  brute_force_greedy(points.astype(np.float64), 40, 5))
+    np.testing.assert_array_equal(
+        _greedy_torch(points, 40, 5, torch.device("cpu")), brute_force_greedy(points.astype(np.float64), 40, 5)
+    )

@@ -38,8 +38,11 @@ def reference_aupro(masks, maps, limit=0.3):
     """Straightforward AUPRO: loop over thresholds, label regions with scikit-image, integrate the curve."""
     from skimage.measure import label
 
-    regions = [(i, label(m, connectivity=2) == r) for i, m in enumerate(masks)
-               for r in range(1, label(m, connectivity=2).max() + 1)]
+    regions = [
+        (i, label(m, connectivity=2) == r)
+        for i, m in enumerate(masks)
+        for r in range(1, label(m, connectivity=2).max() + 1)
+    ]
     negatives = ~masks
     points = [(0.0, 0.0)]
     for t in np.unique(maps)[::-1]:

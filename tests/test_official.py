@@ -6,8 +6,15 @@ import pandas as pd
 import pytest
 
 from tailedcore.data.index import build_visa_index
-from tailedcore.official import (OFFICIAL_SEEDS, OFFICIAL_TAILS, ManifestError, checksums, convert_official,
-                                 fetch_official, official_url)
+from tailedcore.official import (
+    OFFICIAL_SEEDS,
+    OFFICIAL_TAILS,
+    ManifestError,
+    checksums,
+    convert_official,
+    fetch_official,
+    official_url,
+)
 from tailedcore.splits import split_statistics
 from test_splits import MVTEC_TRAIN
 
@@ -16,7 +23,7 @@ OFFICIAL = DATA / "official_splits"
 MVTEC_DEFECT_TYPES = {
     "bottle": "broken_large broken_small contamination",
     "cable": "bent_wire cable_swap combined cut_inner_insulation cut_outer_insulation missing_cable missing_wire "
-             "poke_insulation",
+    "poke_insulation",
     "capsule": "crack faulty_imprint poke scratch squeeze",
     "carpet": "color cut hole metal_contamination thread",
     "grid": "bent broken glue metal_contamination thread",
@@ -75,8 +82,9 @@ def test_all_official_splits_give_the_published_counts(dataset, tail, seed, mvte
     manifest = convert_official(folder / "prune_good.txt", folder / "inject_defects.txt", index)
     ours = split_statistics(manifest, index).set_index("category")
     stats = pd.read_csv(DATA / "official_split_stats.csv")
-    expected = stats[(stats["dataset"] == dataset) & (stats["tail_type"] == tail)
-                     & (stats["seed"] == f"seed{seed:02d}")].set_index("class")
+    expected = stats[
+        (stats["dataset"] == dataset) & (stats["tail_type"] == tail) & (stats["seed"] == f"seed{seed:02d}")
+    ].set_index("class")
     assert sorted(ours.index) == sorted(expected.index)
     pd.testing.assert_series_equal(ours["class_role"], expected.loc[ours.index, "role"], check_names=False)
     assert (ours["n_train_clean"] == expected.loc[ours.index, "n_train_clean"]).all()
@@ -91,12 +99,15 @@ def test_longest_defect_name_wins(mvtec_index, tmp_path):
     assert manifest.loc[manifest["role"] == "noise", "image_id"].tolist() == ["carpet/test/metal_contamination/003"]
 
 
-@pytest.mark.parametrize("prune,inject,message", [
-    ("bottle/train/good/000.png\nbottle/train/good/000.png\n", "", "repeats lines"),
-    ("bottle/train/good/999.png\n", "", "not a training image"),
-    ("", "carpet/train/good/stain_001.png\n", "names no test defect type"),
-    ("", "carpet/train/good/color_099.png\n", "not a test anomaly"),
-])
+@pytest.mark.parametrize(
+    "prune,inject,message",
+    [
+        ("bottle/train/good/000.png\nbottle/train/good/000.png\n", "", "repeats lines"),
+        ("bottle/train/good/999.png\n", "", "not a training image"),
+        ("", "carpet/train/good/stain_001.png\n", "names no test defect type"),
+        ("", "carpet/train/good/color_099.png\n", "not a test anomaly"),
+    ],
+)
 def test_bad_manifests_are_refused(mvtec_index, tmp_path, prune, inject, message):
     (tmp_path / "prune.txt").write_text(prune)
     (tmp_path / "inject.txt").write_text(inject)
@@ -110,4 +121,5 @@ def test_pinned_checksums_cover_the_sixty_files_and_a_local_copy_is_verified(tmp
     target = fetch_official("mvtec", "step_k1", 2, "prune_good.txt", tmp_path / "out.txt", local_dir=OFFICIAL)
     assert target.read_bytes() == (OFFICIAL / "mvtecad" / "step_k1" / "seed02" / "prune_good.txt").read_bytes()
     assert official_url("visa", "pareto", 5, "inject_defects.txt").endswith(
-        "7240f04b489fb3d068919e3953cef0ced919a3f8/manifest/visa-nlt/pareto/seed05/inject_defects.txt")
+        "7240f04b489fb3d068919e3953cef0ced919a3f8/manifest/visa-nlt/pareto/seed05/inject_defects.txt"
+    )

@@ -45,8 +45,9 @@ def visa_archive(source: Path, work: Path, target: Path) -> bytes:
                 Image.open(image).convert("RGB").save(work / relative, "JPEG", quality=95)
                 mask_relative = ""
                 if label == "anomaly":
-                    raw = np.asarray(Image.open(source / category / "ground_truth" / image.parent.name
-                                                / f"{image.stem}_mask.png"))
+                    raw = np.asarray(
+                        Image.open(source / category / "ground_truth" / image.parent.name / f"{image.stem}_mask.png")
+                    )
                     mask_relative = f"{category}/Data/Masks/Anomaly/{name}.png"
                     (work / mask_relative).parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray((raw > 0).astype(np.uint8) * 2).save(work / mask_relative)  # id 2, not 255
@@ -73,23 +74,61 @@ def test_download_rules_feed_the_chain(tiny_dataset, tmp_path):
     with FileServer({"/m/mv.tar.xz": mvtec_bytes, "/v/vi.tar": visa_bytes}, cut_once={"/v/vi.tar"}) as server:
         config = {
             "datasets": {
-                "mv": {"kind": "mvtec", "noise_ratio": 0.2, "categories": CATEGORIES, "filename": "mv.tar.xz",
-                       "urls": [f"{server.url}/dead/mv.tar.xz", f"{server.url}/m/mv.tar.xz"], "sha256": sha(mvtec_bytes)},
-                "vi": {"kind": "visa", "noise_ratio": 0.2, "categories": CATEGORIES, "filename": "vi.tar",
-                       "urls": [f"{server.url}/v/vi.tar"], "sha256": sha(visa_bytes)},
-                "own": {"kind": "mvtec", "noise_ratio": 0.2, "categories": CATEGORIES, "archive": str(own_archive),
-                        "urls": [f"{server.url}/never/asked.tar.xz"], "sha256": sha(mvtec_bytes)},
+                "mv": {
+                    "kind": "mvtec",
+                    "noise_ratio": 0.2,
+                    "categories": CATEGORIES,
+                    "filename": "mv.tar.xz",
+                    "urls": [f"{server.url}/dead/mv.tar.xz", f"{server.url}/m/mv.tar.xz"],
+                    "sha256": sha(mvtec_bytes),
+                },
+                "vi": {
+                    "kind": "visa",
+                    "noise_ratio": 0.2,
+                    "categories": CATEGORIES,
+                    "filename": "vi.tar",
+                    "urls": [f"{server.url}/v/vi.tar"],
+                    "sha256": sha(visa_bytes),
+                },
+                "own": {
+                    "kind": "mvtec",
+                    "noise_ratio": 0.2,
+                    "categories": CATEGORIES,
+                    "archive": str(own_archive),
+                    "urls": [f"{server.url}/never/asked.tar.xz"],
+                    "sha256": sha(mvtec_bytes),
+                },
             },
             "splits": {"source": "generated", "tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 4}},
-            "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32,
-                         "target_dim": 32, "threads": 1},
+            "features": {
+                "backbone": "efficientnet_lite0",
+                "resize": 48,
+                "crop": 48,
+                "pretrain_dim": 32,
+                "target_dim": 32,
+                "threads": 1,
+            },
             "methods": {"run": ["patchcore"], "threads": 1},
         }
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
         targets = ["results/mv/index.csv", "results/own/index.csv", "results/vi/metrics/step_k1/seed1/patchcore.csv"]
-        run = subprocess.run([str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
-                              "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets],
-                             capture_output=True, text=True, timeout=900)
+        run = subprocess.run(
+            [
+                str(SNAKEMAKE),
+                "-s",
+                str(ROOT / "Snakefile"),
+                "--directory",
+                str(tmp_path),
+                "--configfile",
+                str(tmp_path / "config.yaml"),
+                "--cores",
+                "2",
+                *targets,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         requested = [path for path, _ in server.requests]
     assert run.returncode == 0, run.stderr[-4000:]
     assert "/never/asked.tar.xz" not in requested  # an archive given by path is not downloaded

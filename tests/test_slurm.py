@@ -24,10 +24,22 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 REQUIRED = os.environ.get("TAILEDCORE_REQUIRE_SLURM") == "1"
 
 CONFIG = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 16}})
-TEST_NODE = ["--set-resources", "features:gpu=1", "features:cpus_per_task=1", "features:mem_mb=2000",
-             "fit_score:gpu=1", "fit_score:cpus_per_task=1", "fit_score:mem_mb=3000",
-             "--set-threads", "features=1", "fit_score=1",
-             "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "2"]
+TEST_NODE = [
+    "--set-resources",
+    "features:gpu=1",
+    "features:cpus_per_task=1",
+    "features:mem_mb=2000",
+    "fit_score:gpu=1",
+    "fit_score:cpus_per_task=1",
+    "fit_score:mem_mb=3000",
+    "--set-threads",
+    "features=1",
+    "fit_score=1",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "2",
+]
 
 
 def _skip_or_fail(reason: str):
@@ -63,11 +75,16 @@ def test_readme_slurm_command_runs_every_job_through_slurm(cluster, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     command = readme_block("slurm-command").replace("\\\n", " ")
-    command = (command.replace("PARTITION", "debug").replace("ACCOUNT", "root")
-               .replace("config/config.yaml", str(config)).replace(".venv/bin/snakemake", str(SNAKEMAKE)))
+    command = (
+        command.replace("PARTITION", "debug")
+        .replace("ACCOUNT", "root")
+        .replace("config/config.yaml", str(config))
+        .replace(".venv/bin/snakemake", str(SNAKEMAKE))
+    )
     on_slurm = copy_workflow(tmp_path / "cluster")
-    run = subprocess.run(["timeout", "-k", "10", "600", *shlex.split(command), *TEST_NODE], cwd=on_slurm,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        ["timeout", "-k", "10", "600", *shlex.split(command), *TEST_NODE], cwd=on_slurm, capture_output=True, text=True
+    )
     assert run.returncode == 0, f"{run.stderr[-5000:]}\n{cluster.logs()}"
 
     # every job went through SLURM: one sbatch job and one slurm log per Snakemake job, all COMPLETED
@@ -84,8 +101,13 @@ def test_readme_slurm_command_runs_every_job_through_slurm(cluster, tmp_path):
 
     # the same config run locally gives the same tables
     local = copy_workflow(tmp_path / "local")
-    run_local = subprocess.run([str(SNAKEMAKE), "--cores", "2", "--configfile", str(config)], cwd=local,
-                               capture_output=True, text=True, timeout=600)
+    run_local = subprocess.run(
+        [str(SNAKEMAKE), "--cores", "2", "--configfile", str(config)],
+        cwd=local,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run_local.returncode == 0, run_local.stderr[-3000:]
     ours, reference = _tables(on_slurm), _tables(local)
     assert set(ours) == set(reference) and len(ours) >= 4

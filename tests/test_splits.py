@@ -5,10 +5,40 @@ import pytest
 from tailedcore.splits import SplitRules, generate_split, pareto_profile, split_statistics, tail_kind
 
 # MVTec AD train/good counts and test defect counts (spec §1.1)
-MVTEC_TRAIN = dict(bottle=209, cable=224, capsule=219, carpet=280, grid=264, hazelnut=391, leather=245,
-                   metal_nut=220, pill=267, screw=320, tile=230, toothbrush=60, transistor=213, wood=247, zipper=240)
-MVTEC_DEFECTS = dict(bottle=63, cable=92, capsule=109, carpet=89, grid=57, hazelnut=70, leather=92, metal_nut=93,
-                     pill=141, screw=119, tile=84, toothbrush=30, transistor=40, wood=60, zipper=119)
+MVTEC_TRAIN = dict(
+    bottle=209,
+    cable=224,
+    capsule=219,
+    carpet=280,
+    grid=264,
+    hazelnut=391,
+    leather=245,
+    metal_nut=220,
+    pill=267,
+    screw=320,
+    tile=230,
+    toothbrush=60,
+    transistor=213,
+    wood=247,
+    zipper=240,
+)
+MVTEC_DEFECTS = dict(
+    bottle=63,
+    cable=92,
+    capsule=109,
+    carpet=89,
+    grid=57,
+    hazelnut=70,
+    leather=92,
+    metal_nut=93,
+    pill=141,
+    screw=119,
+    tile=84,
+    toothbrush=30,
+    transistor=40,
+    wood=60,
+    zipper=119,
+)
 
 
 def fake_index(train_counts, defect_counts, good_test=5):
@@ -30,11 +60,30 @@ def mvtec_index():
 def test_pareto_profile_matches_the_spec():
     np.testing.assert_allclose(
         pareto_profile(15, 6, 0.01),
-        [1, .60611, .37990, .24520, .16240, .11006, .07613, .05365, .03844, .02796, .02063, .01541, .01165,
-         .00890, .00687], atol=5e-6)
+        [
+            1,
+            0.60611,
+            0.37990,
+            0.24520,
+            0.16240,
+            0.11006,
+            0.07613,
+            0.05365,
+            0.03844,
+            0.02796,
+            0.02063,
+            0.01541,
+            0.01165,
+            0.00890,
+            0.00687,
+        ],
+        atol=5e-6,
+    )
     np.testing.assert_allclose(
         pareto_profile(12, 6, 0.01),
-        [1, .54005, .30663, .18166, .11163, .07081, .04619, .03088, .02110, .01471, .01043, .00752], atol=5e-6)
+        [1, 0.54005, 0.30663, 0.18166, 0.11163, 0.07081, 0.04619, 0.03088, 0.02110, 0.01471, 0.01043, 0.00752],
+        atol=5e-6,
+    )
 
 
 @pytest.mark.parametrize("k", [1, 4])

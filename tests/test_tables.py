@@ -11,11 +11,30 @@ def metric_rows():
     # seed 1: tail classes a=0.6, b=0.8; head class c=1.0 ; seed 2: a=0.7, b=0.9, c=0.5
     for seed, values in {1: dict(a=0.6, b=0.8, c=1.0), 2: dict(a=0.7, b=0.9, c=0.5)}.items():
         for category, value in values.items():
-            rows.append(dict(dataset="d", tail="pareto", seed=seed, method="patchcore", category=category,
-                             class_role="head" if category == "c" else "tail", metric="image_auroc", value=value))
-            rows.append(dict(dataset="d", tail="pareto", seed=seed, method="other", category=category,
-                             class_role="head" if category == "c" else "tail", metric="image_auroc",
-                             value=value - 0.1))
+            rows.append(
+                dict(
+                    dataset="d",
+                    tail="pareto",
+                    seed=seed,
+                    method="patchcore",
+                    category=category,
+                    class_role="head" if category == "c" else "tail",
+                    metric="image_auroc",
+                    value=value,
+                )
+            )
+            rows.append(
+                dict(
+                    dataset="d",
+                    tail="pareto",
+                    seed=seed,
+                    method="other",
+                    category=category,
+                    class_role="head" if category == "c" else "tail",
+                    metric="image_auroc",
+                    value=value - 0.1,
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -69,9 +88,21 @@ def test_markdown_shows_mean_and_std_and_bolds_the_best():
 def test_comparison_with_the_paper():
     from tailedcore.paper import compare_with_paper
 
-    summary = pd.DataFrame([
-        dict(dataset="d", metric="image_auroc", method="tailedcore", tail="step_k4", group=g, mean=m, std=0.1, n_seeds=5)
-        for g, m in (("tail", 95.0), ("head", 96.0), ("all", 95.4))])
+    summary = pd.DataFrame(
+        [
+            dict(
+                dataset="d",
+                metric="image_auroc",
+                method="tailedcore",
+                tail="step_k4",
+                group=g,
+                mean=m,
+                std=0.1,
+                n_seeds=5,
+            )
+            for g, m in (("tail", 95.0), ("head", 96.0), ("all", 95.4))
+        ]
+    )
     comparison = compare_with_paper(summary, "mvtecad")
     ours = comparison[comparison["source"] == "ours"].set_index("group")
     assert ours.loc["tail", "paper"] == 95.82 and ours.loc["tail", "difference"] == pytest.approx(95.0 - 95.82)
@@ -88,8 +119,11 @@ def test_runtime_table_from_benchmark_files(tmp_path):
 
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     files = []
-    for stage, name, seconds, rss in (("fit_score", "patchcore", 10, 700), ("fit_score", "patchcore", 20, 900),
-                                      ("features", "fabric", 3, 1000)):
+    for stage, name, seconds, rss in (
+        ("fit_score", "patchcore", 10, 700),
+        ("fit_score", "patchcore", 20, 900),
+        ("features", "fabric", 3, 1000),
+    ):
         path = tmp_path / "results" / "benchmarks" / stage / "d" / f"x{len(files)}" / f"{name}.tsv"
         path.parent.mkdir(parents=True)
         path.write_text(header + f"{seconds}\t0:00:10\t{rss}\t0\t0\t0\t0\t0\t0\t1\n")

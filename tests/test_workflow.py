@@ -15,17 +15,31 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 TINY = {
-    "datasets": {"tiny": {
-        "kind": "synthetic", "noise_ratio": 0.25, "categories": ["fabric", "washer", "chip"],
-        "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
-    }},
+    "datasets": {
+        "tiny": {
+            "kind": "synthetic",
+            "noise_ratio": 0.25,
+            "categories": ["fabric", "washer", "chip"],
+            "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
+        }
+    },
     "splits": {"tails": ["step_k1", "pareto"], "seeds": [1, 2], "rules": {"tail_threshold": 6}},
-    "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32, "target_dim": 32,
-                 "threads": 1},
+    "features": {
+        "backbone": "efficientnet_lite0",
+        "resize": 48,
+        "crop": 48,
+        "pretrain_dim": 32,
+        "target_dim": 32,
+        "threads": 1,
+    },
     "sweep": {"datasets": ["tiny"], "noise_ratios": [0.0, 0.25], "tail": "step_k1", "seeds": [1]},
-    "methods": {"run": ["patchcore", "softpatch", "tailedcore", "padim"], "threads": 1,
-                "patchcore": {"coreset_ratio": 0.2}, "tailedcore": {"tail_augmentation": "rotflip"},
-                "padim": {"num_channels": 16}},
+    "methods": {
+        "run": ["patchcore", "softpatch", "tailedcore", "padim"],
+        "threads": 1,
+        "patchcore": {"coreset_ratio": 0.2},
+        "tailedcore": {"tail_augmentation": "rotflip"},
+        "padim": {"num_channels": 16},
+    },
 }
 
 
@@ -33,8 +47,17 @@ TINY = {
 def test_snakemake_end_to_end(tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--configfile",
-               str(config), "--cores", "2"]
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+    ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-4000:]
 
@@ -53,10 +76,12 @@ def test_snakemake_end_to_end(tmp_path):
 
     # the table equals the mean over seeds of the per-class metrics
     metrics = pd.concat(pd.read_csv(p) for p in (tmp_path / "results" / "tiny" / "metrics").rglob("*.csv"))
-    step = metrics[(metrics["tail"] == "step_k1") & (metrics["metric"] == "image_auroc")
-                   & (metrics["method"] == "patchcore")]
-    assert image.loc["patchcore", "step_k1_all"] == pytest.approx(100 * step.groupby("seed")["value"].mean().mean(),
-                                                                  abs=0.006)
+    step = metrics[
+        (metrics["tail"] == "step_k1") & (metrics["metric"] == "image_auroc") & (metrics["method"] == "patchcore")
+    ]
+    assert image.loc["patchcore", "step_k1_all"] == pytest.approx(
+        100 * step.groupby("seed")["value"].mean().mean(), abs=0.006
+    )
 
     # the score-file contract: one image score and one patch map per test image
     manifest = pd.read_csv(tmp_path / "results" / "tiny" / "splits" / "step_k1" / "seed1.csv")
@@ -65,7 +90,9 @@ def test_snakemake_end_to_end(tmp_path):
         assert scores["patch_scores"].shape == (len(scores["image_ids"]), 6, 6)
 
     # each number says how it was made: the TailedCore report holds its options and its tail estimate
-    report = json.loads((tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "tailedcore.json").read_text())
+    report = json.loads(
+        (tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "tailedcore.json").read_text()
+    )
     assert report["options"]["tail_augmentation"] == "rotflip" and "tail_recall" in report
 
     # figures for every tail type, as PNG and SVG, and the HTML report that registers them with the tables
@@ -75,8 +102,9 @@ def test_snakemake_end_to_end(tmp_path):
             assert (figures / f"{kind}_{tail}.png").stat().st_size > 1000
             assert (figures / f"{kind}_{tail}.svg").read_text().startswith("<?xml")
     assert (tables / "tiny_image_auroc.md").read_text().count("\n| ") == 5  # header row + 4 methods
-    report = subprocess.run(command[:-2] + ["--report", str(tmp_path / "report.html")], capture_output=True,
-                            text=True, timeout=300)
+    report = subprocess.run(
+        command[:-2] + ["--report", str(tmp_path / "report.html")], capture_output=True, text=True, timeout=300
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     assert (tmp_path / "report.html").stat().st_size > 10000
 
@@ -98,8 +126,9 @@ def _snakemake(*args, cwd=ROOT):
 
 
 def test_paper_config_plans_from_downloads_to_tables(tmp_path):
-    run = _snakemake("-n", "--configfile", "config/config.yaml", "--directory", str(tmp_path), "-s",
-                     str(ROOT / "Snakefile"))
+    run = _snakemake(
+        "-n", "--configfile", "config/config.yaml", "--directory", str(tmp_path), "-s", str(ROOT / "Snakefile")
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = dict(re.findall(r"^([a-z_]+)\s+(\d+)$", run.stdout, flags=re.M))
     assert jobs["download"] == jobs["extract"] == jobs["index"] == jobs["tables"] == "2"
@@ -118,8 +147,17 @@ def test_lint_finds_no_rule_without_a_log():
 
 def test_local_gpu_profile_plans_the_quickstart(tmp_path):
     """profiles/local (one GPU box) is a valid profile: it plans the whole quickstart."""
-    run = _snakemake("-n", "--workflow-profile", str(ROOT / "profiles" / "local"), "--configfile",
-                     str(ROOT / "config" / "quickstart.yaml"), "--directory", str(tmp_path), "-s", str(ROOT / "Snakefile"))
+    run = _snakemake(
+        "-n",
+        "--workflow-profile",
+        str(ROOT / "profiles" / "local"),
+        "--configfile",
+        str(ROOT / "config" / "quickstart.yaml"),
+        "--directory",
+        str(tmp_path),
+        "-s",
+        str(ROOT / "Snakefile"),
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Using workflow specific profile" in run.stdout + run.stderr
     assert re.search(r"^fit_score\s+24$", run.stdout, flags=re.M)

@@ -12,13 +12,23 @@ PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs", "tailed
 def tiny_config(methods: dict) -> dict:
     """A one-split config on 3 tiny synthetic categories (a few seconds per job), with ``methods``."""
     return {
-        "datasets": {"tiny": {
-            "kind": "synthetic", "noise_ratio": 0.25, "categories": ["fabric", "washer", "chip"],
-            "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
-        }},
+        "datasets": {
+            "tiny": {
+                "kind": "synthetic",
+                "noise_ratio": 0.25,
+                "categories": ["fabric", "washer", "chip"],
+                "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
+            }
+        },
         "splits": {"tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 6}},
-        "features": {"backbone": "efficientnet_lite0", "resize": 48, "crop": 48, "pretrain_dim": 32,
-                     "target_dim": 32, "threads": 1},
+        "features": {
+            "backbone": "efficientnet_lite0",
+            "resize": 48,
+            "crop": 48,
+            "pretrain_dim": 32,
+            "target_dim": 32,
+            "threads": 1,
+        },
         "methods": {"threads": 1, **methods},
     }
 

@@ -8,10 +8,37 @@ SYNTHETIC_OBJECTS = ("washer", "pill", "screw", "chip")
 
 # Category lists in alphabetical order for the public datasets (the order every stage uses).
 KNOWN_CATEGORIES = {
-    "mvtec": ("bottle", "cable", "capsule", "carpet", "grid", "hazelnut", "leather", "metal_nut", "pill",
-              "screw", "tile", "toothbrush", "transistor", "wood", "zipper"),
-    "visa": ("candle", "capsules", "cashew", "chewinggum", "fryum", "macaroni1", "macaroni2", "pcb1", "pcb2",
-             "pcb3", "pcb4", "pipe_fryum"),
+    "mvtec": (
+        "bottle",
+        "cable",
+        "capsule",
+        "carpet",
+        "grid",
+        "hazelnut",
+        "leather",
+        "metal_nut",
+        "pill",
+        "screw",
+        "tile",
+        "toothbrush",
+        "transistor",
+        "wood",
+        "zipper",
+    ),
+    "visa": (
+        "candle",
+        "capsules",
+        "cashew",
+        "chewinggum",
+        "fryum",
+        "macaroni1",
+        "macaroni2",
+        "pcb1",
+        "pcb2",
+        "pcb3",
+        "pcb4",
+        "pipe_fryum",
+    ),
     "synthetic": SYNTHETIC_TEXTURES + SYNTHETIC_OBJECTS,
 }
 

@@ -44,8 +44,10 @@ def verify(path: str | Path, expected: str | None) -> None:
         return
     actual = sha256sum(path)
     if actual != expected.lower():
-        raise ChecksumError(f"{path}: sha256 {actual} does not match the expected {expected}; the file is corrupt or "
-                            "not the dataset the config names. Delete it and download again.")
+        raise ChecksumError(
+            f"{path}: sha256 {actual} does not match the expected {expected}; the file is corrupt or "
+            "not the dataset the config names. Delete it and download again."
+        )
 
 
 def _fetch(url: str, part: Path, timeout: float, progress_every: float) -> None:
@@ -106,8 +108,15 @@ def _try_mirror(url: str, part: Path, errors: list[str], retries: int, timeout: 
     return False
 
 
-def download(urls: list[str], target: str | Path, sha256: str | None, size_hint: str = "",
-             timeout: float = 60.0, retries: int = 3, progress_every: float = 30.0) -> Path:
+def download(
+    urls: list[str],
+    target: str | Path,
+    sha256: str | None,
+    size_hint: str = "",
+    timeout: float = 60.0,
+    retries: int = 3,
+    progress_every: float = 30.0,
+) -> Path:
     """Download ``target`` from the first mirror that works; resume interrupted transfers."""
     target = Path(target)
     if target.exists():
@@ -127,7 +136,10 @@ def download(urls: list[str], target: str | Path, sha256: str | None, size_hint:
         os.replace(part, target)
         return target
     raise DownloadError(
-        "could not download " + target.name + (f" ({size_hint})" if size_hint else "") + ". Tried:\n  "
+        "could not download "
+        + target.name
+        + (f" ({size_hint})" if size_hint else "")
+        + ". Tried:\n  "
         + "\n  ".join(errors or ["no URL configured"])
         + f"\nDownload it by hand and put it at {target.resolve()} (or set the dataset's `archive` in the config "
         "to its path); its sha256 is checked either way."
@@ -154,8 +166,12 @@ def extract(archive: str | Path, destination: str | Path, marker: str | Path, sh
     entries = list(destination.iterdir())
     # an archive that wraps everything in one top folder: the dataset root is that folder
     root = entries[0] if len(entries) == 1 and entries[0].is_dir() else destination
-    record = {"archive": str(archive.resolve()), "sha256": sha256 or sha256sum(archive), "members": len(members),
-              "root": str(root.resolve())}
+    record = {
+        "archive": str(archive.resolve()),
+        "sha256": sha256 or sha256sum(archive),
+        "members": len(members),
+        "root": str(root.resolve()),
+    }
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(record, indent=2))
     return record

@@ -107,8 +107,10 @@ def build_visa_index(root: str | Path, categories: list[str] | tuple[str, ...]) 
     root = Path(root)
     csv_path = root / "split_csv" / "1cls.csv"
     if not csv_path.is_file():
-        raise DatasetLayoutError(f"{csv_path} is missing: point the VisA dataset at the folder that holds "
-                                 "split_csv/ and the class folders (the extracted VisA_20220922.tar)")
+        raise DatasetLayoutError(
+            f"{csv_path} is missing: point the VisA dataset at the folder that holds "
+            "split_csv/ and the class folders (the extracted VisA_20220922.tar)"
+        )
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     expected = {"object", "split", "label", "image", "mask"}
     if not expected <= set(table.columns):

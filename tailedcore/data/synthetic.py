@@ -98,7 +98,7 @@ def _marble(rng, size):
     x, y = _coords(size)
     noise = _smooth_noise(rng, size, 0.06)
     veins = np.abs(np.sin(2 * np.pi * (3 * x + 1.5 * y) + 2.5 * noise + rng.uniform(0, 2 * np.pi)))
-    shade = 0.70 + 0.25 * veins ** 0.5
+    shade = 0.70 + 0.25 * veins**0.5
     img = _colour((0.92, 0.92, 0.95), shade)
     img[..., 2] = np.clip(img[..., 2] + 0.08 * (1 - veins), 0, 1)
     return img, np.ones((size, size), bool), None
@@ -134,7 +134,7 @@ def _perforated(rng, size):
     xs = x + off[0] + (row % 2) * period / 2
     dx = (xs % period) - period / 2
     dy = ((y + off[1]) % period) - period / 2
-    hole = dx ** 2 + dy ** 2 < (0.032) ** 2
+    hole = dx**2 + dy**2 < (0.032) ** 2
     shade = 0.85 + 0.05 * _smooth_noise(rng, size, 0.25)
     img = _colour((0.20, 0.55, 0.30), shade)
     img[hole] = (0.08, 0.12, 0.09)
@@ -168,7 +168,7 @@ def _pill(rng, size):
     cx, cy = 0.5 + rng.normal(0, 0.02, 2)
     u, v = _rotate(x, y, cx, cy, rng.normal(0, 0.08))
     half_len, radius = 0.26, 0.13
-    body = (np.hypot(np.maximum(np.abs(u) - half_len, 0), v) < radius)
+    body = np.hypot(np.maximum(np.abs(u) - half_len, 0), v) < radius
     background = _background(rng, size, (0.30, 0.32, 0.45))
     img = background.copy()
     shade = 0.9 + 0.1 * (1 - (v / radius) ** 2)
@@ -249,7 +249,7 @@ def _scratch(rng, img, fg, size, strength):
     length = rng.uniform(0.10, 0.22)
     bend = rng.uniform(-1.5, 1.5)
     width = max(1.2 / size, 0.006)
-    region = (np.abs(v - bend * u ** 2) < width) & (np.abs(u) < length / 2) & fg
+    region = (np.abs(v - bend * u**2) < width) & (np.abs(u) < length / 2) & fg
     # lighter on dark surfaces, darker on light ones, so the scratch is never clipped away
     sign = 1.0 if img[region].mean() < 0.5 else -1.0
     img[region] = np.clip(img[region] + sign * strength * rng.uniform(0.25, 0.43), 0, 1)
@@ -262,7 +262,7 @@ def _stain(rng, img, fg, size, strength):
     u, v = _rotate(x, y, cx, cy, rng.uniform(0, np.pi))
     a, b = rng.uniform(0.035, 0.07), rng.uniform(0.025, 0.05)
     wobble = 1 + 0.15 * np.sin(5 * np.arctan2(v, u) + rng.uniform(0, 2 * np.pi))
-    region = ((u / a) ** 2 + (v / b) ** 2 < wobble ** 2) & fg
+    region = ((u / a) ** 2 + (v / b) ** 2 < wobble**2) & fg
     tint = rng.choice([(0.23, 0.16, -0.05), (-0.19, -0.12, -0.05), (0.05, -0.14, 0.19)])
     img[region] = np.clip(img[region] + strength * np.asarray(tint), 0, 1)
     return region
@@ -282,8 +282,8 @@ def _missing(rng, img, fg, size, strength, background):
     x, y = _coords(size)
     # bite out a piece at the object's edge: choose a foreground pixel next to the background
     edge = fg & ~np.roll(fg, 2, axis=0) | fg & ~np.roll(fg, -2, axis=1)
-    edge[: int(0.2 * size)] = edge[int(0.8 * size):] = False
-    edge[:, : int(0.2 * size)] = edge[:, int(0.8 * size):] = False
+    edge[: int(0.2 * size)] = edge[int(0.8 * size) :] = False
+    edge[:, : int(0.2 * size)] = edge[:, int(0.8 * size) :] = False
     cx, cy = _pick_centre(rng, edge if edge.any() else fg, size)
     radius = rng.uniform(0.045, 0.075) * min(1.0, strength)
     region = (np.hypot(x - cx, y - cy) < radius) & fg
@@ -334,8 +334,11 @@ def write_dataset(root: str | Path, spec: SyntheticSpec) -> dict:
                 image, mask = render(category, spec, "test_defect", index, defect)
                 _save(cat_dir / "test" / defect / f"{i:03d}.png", image)
                 _save(cat_dir / "ground_truth" / defect / f"{i:03d}_mask.png", mask.astype(np.uint8) * 255)
-        counts[category] = {"train": spec.n_train, "test_good": spec.n_test_good,
-                            "test_defect": spec.n_test_defect_per_type * len(types)}
+        counts[category] = {
+            "train": spec.n_train,
+            "test_good": spec.n_test_good,
+            "test_defect": spec.n_test_defect_per_type * len(types),
+        }
     summary = {"spec": asdict(spec), "counts": counts}
     summary["spec"]["categories"] = list(spec.categories)
     (root / "synthetic.json").write_text(json.dumps(summary, indent=2))

@@ -30,7 +30,7 @@ def num_views(kind: str) -> int:
 def _centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
     height, width = array.shape[:2]
     top, left = int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
-    return array[top:top + crop, left:left + crop]
+    return array[top : top + crop, left : left + crop]
 
 
 def tail_views(path: str, resize: int, crop: int, kind: str) -> list[np.ndarray]:
@@ -63,4 +63,3 @@ def tail_views(path: str, resize: int, crop: int, kind: str) -> list[np.ndarray]
                 rotated = rotated.rotate(angle, resample=Image.NEAREST, expand=False, fillcolor=(0, 0, 0))
             views.append(_centre_crop(np.asarray(rotated), crop))
     return views
-

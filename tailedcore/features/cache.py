@@ -61,12 +61,21 @@ class FeatureExtractor:
 
 def cache_paths(folder: str | Path, category: str) -> dict[str, Path]:
     folder = Path(folder)
-    return {"patches": folder / f"{category}.patches.npy", "global": folder / f"{category}.global.npy",
-            "ids": folder / f"{category}.ids.txt"}
+    return {
+        "patches": folder / f"{category}.patches.npy",
+        "global": folder / f"{category}.global.npy",
+        "ids": folder / f"{category}.ids.txt",
+    }
 
 
-def extract_category(index: pd.DataFrame, category: str, config: FeatureConfig, folder: str | Path,
-                     extractor: FeatureExtractor | None = None, threads: int = 1) -> dict:
+def extract_category(
+    index: pd.DataFrame,
+    category: str,
+    config: FeatureConfig,
+    folder: str | Path,
+    extractor: FeatureExtractor | None = None,
+    threads: int = 1,
+) -> dict:
     """Write the cache files of one category (every image of its index rows, train and test)."""
     rows = index[index["category"] == category]
     if rows.empty:
@@ -85,11 +94,12 @@ def extract_category(index: pd.DataFrame, category: str, config: FeatureConfig, 
             images = np.stack([next(pending) for _ in range(min(bs, len(image_paths) - start))])
             patches, global_embedding = extractor(images)
             if patches_out is None:
-                patches_out = np.lib.format.open_memmap(paths["patches"], mode="w+", dtype=np.float16,
-                                                        shape=(len(image_paths),) + patches.shape[1:])
+                patches_out = np.lib.format.open_memmap(
+                    paths["patches"], mode="w+", dtype=np.float16, shape=(len(image_paths),) + patches.shape[1:]
+                )
                 global_out = np.zeros((len(image_paths), global_embedding.shape[1]), dtype=np.float32)
-            patches_out[start:start + len(images)] = patches.astype(np.float16)
-            global_out[start:start + len(images)] = global_embedding
+            patches_out[start : start + len(images)] = patches.astype(np.float16)
+            global_out[start : start + len(images)] = global_embedding
     patches_out.flush()
     del patches_out
     np.save(paths["global"], global_out)
@@ -110,8 +120,10 @@ class FeatureStore:
             self.global_embeddings[category] = np.load(paths["global"])
             ids = paths["ids"].read_text().split()
             if len(ids) != len(self.patches[category]):
-                raise ValueError(f"{paths['ids']} lists {len(ids)} ids for {len(self.patches[category])} rows; "
-                                 "delete the category's feature files and rerun")
+                raise ValueError(
+                    f"{paths['ids']} lists {len(ids)} ids for {len(self.patches[category])} rows; "
+                    "delete the category's feature files and rerun"
+                )
             self.rows[category] = {image_id: row for row, image_id in enumerate(ids)}
 
     def _gather(self, arrays: dict, image_ids: list[str], categories: list[str]) -> np.ndarray:
@@ -121,8 +133,9 @@ class FeatureStore:
             try:
                 rows = [self.rows[category][i] for i in part["image_id"]]
             except KeyError as err:
-                raise KeyError(f"image {err.args[0]} has no cached features; the feature cache is stale: rerun "
-                               "the features rule") from err
+                raise KeyError(
+                    f"image {err.args[0]} has no cached features; the feature cache is stale: rerun the features rule"
+                ) from err
             sort = np.argsort(rows)  # monotone reads from the memory map
             parts.append(np.asarray(arrays[category][np.asarray(rows)[sort]]))  # the cache's dtype (float16)
             order.append(part["pos"].to_numpy()[sort])

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def aggregate_patches(feature_maps: list[torch.Tensor], pretrain_dim: int, target_dim: int,
-                      patch_size: int = 3) -> torch.Tensor:
+def aggregate_patches(
+    feature_maps: list[torch.Tensor], pretrain_dim: int, target_dim: int, patch_size: int = 3
+) -> torch.Tensor:
     """Feature maps [(B, C_l, H_l, W_l)], the first on the finest grid -> patch features (B, H_0, W_0, target_dim).
 
     Each map is unfolded with a ``patch_size`` window (stride 1, zero padding) so every location holds

@@ -53,8 +53,10 @@ def register(name: str, config_class: type):
     def wrap(cls):
         module = cls.__module__.rsplit(".", 1)[-1]
         if cls.__module__.startswith("tailedcore.methods.") and module != name:
-            raise ValueError(f"method {name!r} is registered in tailedcore/methods/{module}.py; "
-                             f"name the file {name}.py or register it as {module!r}")
+            raise ValueError(
+                f"method {name!r} is registered in tailedcore/methods/{module}.py; "
+                f"name the file {name}.py or register it as {module!r}"
+            )
         REGISTRY[name] = (cls, config_class)
         cls.name = name
         return cls

@@ -41,11 +41,17 @@ class PaDiM:
         self.precision = torch.empty(height * width, keep, keep, dtype=torch.float32)
         identity = torch.eye(keep, dtype=torch.float64)
         for start in range(0, height * width, 64):  # bounded memory: 64 positions at a time
-            centred = features[:, start:start + 64].to(torch.float64) - self.mean[start:start + 64]
-            covariance = torch.einsum("npc,npd->pcd", centred, centred) / (num - 1) + self.config.covariance_eps * identity
-            self.precision[start:start + 64] = torch.linalg.inv(covariance).to(torch.float32)
-        return {"train_patches": int(num * height * width), "channels": int(keep),
-                "memory_size": int(height * width), "fit_seconds": time.perf_counter() - started}
+            centred = features[:, start : start + 64].to(torch.float64) - self.mean[start : start + 64]
+            covariance = (
+                torch.einsum("npc,npd->pcd", centred, centred) / (num - 1) + self.config.covariance_eps * identity
+            )
+            self.precision[start : start + 64] = torch.linalg.inv(covariance).to(torch.float32)
+        return {
+            "train_patches": int(num * height * width),
+            "channels": int(keep),
+            "memory_size": int(height * width),
+            "fit_seconds": time.perf_counter() - started,
+        }
 
     def score(self, test: FeatureSet) -> Scores:
         if self.precision is None:

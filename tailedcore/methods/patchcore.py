@@ -21,8 +21,9 @@ class PatchCoreConfig:
     knn_backend: str = "auto"
 
 
-def nearest_neighbour_scores(patches: np.ndarray, memory: np.ndarray, num_neighbors: int, backend: str,
-                             weights: np.ndarray | None = None) -> Scores:
+def nearest_neighbour_scores(
+    patches: np.ndarray, memory: np.ndarray, num_neighbors: int, backend: str, weights: np.ndarray | None = None
+) -> Scores:
     """Patch score = squared L2 distance to the nearest memory patch, times that patch's weight when
     ``weights`` are given (SoftPatch); mean over the k nearest when k > 1. Image score = max patch score."""
     n, h, w, d = patches.shape
@@ -45,8 +46,11 @@ class PatchCore:
         flat = train.patches.reshape(-1, train.patches.shape[-1])
         chosen = greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator)
         self.memory = take_rows(flat, np.sort(chosen))
-        return {"train_patches": int(len(flat)), "memory_size": int(len(self.memory)),
-                "fit_seconds": time.perf_counter() - started}
+        return {
+            "train_patches": int(len(flat)),
+            "memory_size": int(len(self.memory)),
+            "fit_seconds": time.perf_counter() - started,
+        }
 
     def score(self, test: FeatureSet) -> Scores:
         if self.memory is None:

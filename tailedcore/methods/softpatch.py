@@ -32,7 +32,9 @@ class SoftPatchConfig(DenoisedCoresetConfig):
     knn_backend: str = "auto"
 
 
-def denoise(patches: np.ndarray, config: DenoisedCoresetConfig, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+def denoise(
+    patches: np.ndarray, config: DenoisedCoresetConfig, generator: torch.Generator
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """LOF-filter all training patches: (kept patch rows of the flattened patches, their LOF, report)."""
     scores = positionwise_lof(patches, config.lof_k, config.lof_projection_dim, generator)
     keep = lof_keep_mask(scores, config.lof_keep_ratio).ravel()
@@ -51,16 +53,19 @@ class SoftPatch:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
         rows, lof, report = denoise(train.patches, self.config, self.generator)
-        chosen = np.sort(greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim,
-                                        self.generator, rows=rows))
+        chosen = np.sort(
+            greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator, rows=rows)
+        )
         self.memory = take_rows(flat, rows[chosen])
         self.weights = lof[chosen].astype(np.float32)
-        report.update(train_patches=int(len(flat)), memory_size=int(len(self.memory)),
-                      fit_seconds=time.perf_counter() - started)
+        report.update(
+            train_patches=int(len(flat)), memory_size=int(len(self.memory)), fit_seconds=time.perf_counter() - started
+        )
         return report
 
     def score(self, test: FeatureSet) -> Scores:
         if self.memory is None:
             raise RuntimeError("SoftPatch.score called before fit")
-        return nearest_neighbour_scores(test.patches, self.memory, self.config.num_neighbors, self.config.knn_backend,
-                                        self.weights)
+        return nearest_neighbour_scores(
+            test.patches, self.memory, self.config.num_neighbors, self.config.knn_backend, self.weights
+        )

@@ -46,13 +46,18 @@ class TailedCore:
         flat = train.patches.reshape(-1, dim)
         # RNG order as the original: LOF projection, head projection + start, tail projection + start
         rows, _, report = denoise(train.patches, cfg, self.generator)
-        clean = take_rows(flat, rows[np.sort(greedy_coreset(flat, cfg.coreset_ratio, cfg.projection_dim, self.generator,
-                                                            rows=rows))])
+        clean = take_rows(
+            flat, rows[np.sort(greedy_coreset(flat, cfg.coreset_ratio, cfg.projection_dim, self.generator, rows=rows))]
+        )
         tail_rows: list[int] = []
         banks = []
         if cfg.tail_mode != "none":
-            estimate = estimate_tail(train.global_embeddings, TailSamplerConfig(
-                cfg.tail_mode, cfg.tail_vote, cfg.trim_percentile, cfg.tail_mass_cap, cfg.quantise_similarities))
+            estimate = estimate_tail(
+                train.global_embeddings,
+                TailSamplerConfig(
+                    cfg.tail_mode, cfg.tail_vote, cfg.trim_percentile, cfg.tail_mass_cap, cfg.quantise_similarities
+                ),
+            )
             tail_rows = np.flatnonzero(estimate.tail_mask).tolist()
             tail_patches = [train.patches[tail_rows].reshape(-1, dim)]  # parts, never concatenated at full width
             if cfg.tail_augmentation != "none" and tail_rows:
@@ -61,14 +66,24 @@ class TailedCore:
                 tail_patches.append(train.augment(tail_rows, cfg.tail_augmentation).reshape(-1, dim))
             chosen = np.sort(greedy_coreset(tail_patches, cfg.coreset_ratio, cfg.projection_dim, self.generator))
             banks.append(take_rows(tail_patches, chosen))
-            report.update(tail_size_list=estimate.size_list, tail_elbow=estimate.elbow, tail_cap=estimate.cap,
-                          tail_cut=estimate.cut, tail_patches=int(sum(map(len, tail_patches))), tail_memory_size=int(len(chosen)),
-                          estimated_class_sizes=estimate.class_sizes.tolist())
+            report.update(
+                tail_size_list=estimate.size_list,
+                tail_elbow=estimate.elbow,
+                tail_cap=estimate.cap,
+                tail_cut=estimate.cut,
+                tail_patches=int(sum(map(len, tail_patches))),
+                tail_memory_size=int(len(chosen)),
+                estimated_class_sizes=estimate.class_sizes.tolist(),
+            )
         banks.append(clean)
         self.memory = np.ascontiguousarray(np.concatenate(banks))
-        report.update(train_patches=int(len(flat)), clean_memory_size=int(len(clean)),
-                      memory_size=int(len(self.memory)), predicted_tail_images=[train.image_ids[i] for i in tail_rows],
-                      fit_seconds=time.perf_counter() - started)
+        report.update(
+            train_patches=int(len(flat)),
+            clean_memory_size=int(len(clean)),
+            memory_size=int(len(self.memory)),
+            predicted_tail_images=[train.image_ids[i] for i in tail_rows],
+            fit_seconds=time.perf_counter() - started,
+        )
         return report
 
     def score(self, test: FeatureSet) -> Scores:

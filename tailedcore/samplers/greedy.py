@@ -67,8 +67,8 @@ def random_projection(features, dim: int, generator: torch.Generator, rows: np.n
     out = np.empty((len(rows), dim if weight is not None else in_dim), dtype=np.float32)
     chunk = 65536
     for start in range(0, len(rows), chunk):
-        block = take_rows(parts, rows[start:start + chunk])
-        out[start:start + chunk] = block @ weight if weight is not None else block
+        block = take_rows(parts, rows[start : start + chunk])
+        out[start : start + chunk] = block @ weight if weight is not None else block
     return out
 
 
@@ -132,8 +132,14 @@ def _greedy_cpu(points, num_select, start, prune, num_chunks):  # pragma: no cov
     return selected, computed.sum()
 
 
-def greedy_kcenter(points: np.ndarray, num_select: int, start: int, device: str | None = None, prune: bool = True,
-                   return_work: bool = False):
+def greedy_kcenter(
+    points: np.ndarray,
+    num_select: int,
+    start: int,
+    device: str | None = None,
+    prune: bool = True,
+    return_work: bool = False,
+):
     """Indices (in selection order) of the greedy k-center selection starting at ``start``.
 
     ``device``: cpu | cuda | auto; None = the process's (``compute.set_device``). ``prune=False`` is the reference: the full distance update every
@@ -151,8 +157,9 @@ def greedy_kcenter(points: np.ndarray, num_select: int, start: int, device: str 
         import numba
 
         data = np.ascontiguousarray(points, dtype=np.float32)
-        selected, computed = _greedy_cpu(data, int(num_select), int(start), bool(prune),
-                                         max(1, 4 * numba.get_num_threads()))
+        selected, computed = _greedy_cpu(
+            data, int(num_select), int(start), bool(prune), max(1, 4 * numba.get_num_threads())
+        )
         work = float(computed) / (num_points * num_select)
     return (selected, work) if return_work else selected
 
@@ -177,8 +184,15 @@ def _greedy_torch(points: np.ndarray, num_select: int, start: int, device: torch
     return selected.cpu().numpy()
 
 
-def greedy_coreset(features, ratio: float, projection_dim: int, generator: torch.Generator,
-                   min_select: int = 1, device: str | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+def greedy_coreset(
+    features,
+    ratio: float,
+    projection_dim: int,
+    generator: torch.Generator,
+    min_select: int = 1,
+    device: str | None = None,
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
     """Greedy coreset of floor(ratio * P) rows (at least ``min_select``) on a random projection.
 
     ``features``/``rows`` as in ``random_projection`` (the P points are ``rows`` when given); returned

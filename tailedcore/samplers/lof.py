@@ -37,8 +37,14 @@ def local_outlier_factor(points: torch.Tensor, k: int) -> torch.Tensor:
     return (neighbour_lrd / lrd.unsqueeze(2)).mean(dim=2)
 
 
-def positionwise_lof(patches: np.ndarray, k: int, projection_dim: int, generator: torch.Generator,
-                     max_batch_elements: int = 20_000_000, device: str | None = None) -> np.ndarray:
+def positionwise_lof(
+    patches: np.ndarray,
+    k: int,
+    projection_dim: int,
+    generator: torch.Generator,
+    max_batch_elements: int = 20_000_000,
+    device: str | None = None,
+) -> np.ndarray:
     """patches (N, h, w, d) -> LOF score of every patch (N, h, w); one LOF model per position.
 
     Positions are processed in batches whose N x N distance matrices hold at most ``max_batch_elements``
@@ -51,8 +57,8 @@ def positionwise_lof(patches: np.ndarray, k: int, projection_dim: int, generator
     by_position = torch.from_numpy(projected.reshape(num, height * width, -1)).permute(1, 0, 2)  # (hw, N, p)
     scores = torch.empty(height * width, num, dtype=torch.float64)
     for start in range(0, height * width, positions_per_batch):
-        batch = by_position[start:start + positions_per_batch].to(target)
-        scores[start:start + positions_per_batch] = local_outlier_factor(batch, k).cpu()
+        batch = by_position[start : start + positions_per_batch].to(target)
+        scores[start : start + positions_per_batch] = local_outlier_factor(batch, k).cpu()
     return scores.permute(1, 0).reshape(num, height, width).numpy()
 
 

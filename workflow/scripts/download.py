@@ -1,4 +1,5 @@
 """Download a dataset archive from its mirrors (resume, sha256, atomic move)."""
+
 from tailedcore.data.download import download
 from tailedcore.logs import to_rule_log
 

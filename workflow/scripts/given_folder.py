@@ -1,4 +1,5 @@
 """Point the workflow at a dataset folder the user already has (no download)."""
+
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import mark_given_folder
 

@@ -1,4 +1,5 @@
 """Build the dataset index (one row per image) from the dataset's folder or VisA's split csv."""
+
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import build_index
 

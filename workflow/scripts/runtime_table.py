@@ -1,4 +1,5 @@
 """Collect the benchmark files of one dataset into a runtime table (time and peak memory per stage)."""
+
 from tailedcore.logs import to_rule_log
 from tailedcore.tables import runtime_table
 

@@ -1,4 +1,5 @@
 """Write the embedded synthetic dataset (MVTec AD layout) and its ready marker."""
+
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_synthetic
 
