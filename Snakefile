@@ -2,6 +2,7 @@
 #   snakemake --cores 8 --resources gpu=1                                  the paper run (config/config.yaml)
 #   snakemake --cores 2 --configfile config/quickstart.yaml                offline quickstart (synthetic data)
 import os
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
 
@@ -18,6 +19,10 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+# Every schema problem in a few lines (key, allowed keys or values, "did you mean"), then the defaults.
+from tailedcore.config import raise_problems, schema_problems
+
+raise_problems(schema_problems(config, Path(workflow.basedir, "workflow/schemas/config.schema.yaml")), "the config")
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
 

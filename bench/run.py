@@ -64,10 +64,8 @@ def timed(fn, *args, repeat: int = 1, **kwargs):
 def bench_features(args, work: Path) -> np.ndarray:
     """End-to-end cache rule (decode, resize, forward, aggregate, write float16) vs the bare forward."""
     from tailedcore.data.index import build_mvtec_index
-    from tailedcore.data.synthetic import SyntheticSpec, write_dataset
+    from tailedcore.data.synthetic import CATEGORIES, SyntheticSpec, write_dataset
     from tailedcore.features.cache import FeatureConfig, FeatureExtractor, extract_category
-
-    from tailedcore.data.synthetic import CATEGORIES
 
     per_category = int(np.ceil(256 * args.scale / len(CATEGORIES)))  # a unified pool: every category
     root = work / "images"
@@ -106,6 +104,61 @@ def bench_features(args, work: Path) -> np.ndarray:
     record("features", "end-to-end / bare forward", end_to_end / bare, ">= 0.8", end_to_end / bare >= 0.8)
     patches = np.load(work / "features" / "pool.patches.npy")
     return patches.reshape(-1, patches.shape[-1])
+
+
+# --------------------------------------------------------------------------------------------- index
+def write_many_images(root: Path, count: int, defect_share: float = 0.2) -> int:
+    """``count`` PNG images of many sizes and aspects in two categories (MVTec layout), ``defect_share`` of
+    them defective with a mask at a random place, borders included. Returns the number of masks."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    masks = 0
+    for i in range(count):
+        category = ("wide", "tall")[i % 2]
+        width, height = int(rng.integers(160, 480)), int(rng.integers(160, 480))
+        if category == "tall":
+            width, height = min(width, height), max(width, height) * 2
+        defect = i >= count * (1 - defect_share)
+        split, label = ("test", "bad") if defect else (("train", "good") if i % 10 > 1 else ("test", "good"))
+        folder = root / category / split / label
+        folder.mkdir(parents=True, exist_ok=True)
+        shade = np.linspace(0, 255, width, dtype=np.uint8)[None, :].repeat(height, 0)
+        Image.fromarray(shade).save(folder / f"{i:05d}.png", compress_level=1)
+        if defect:
+            mask = np.zeros((height, width), np.uint8)
+            top, left = int(rng.integers(0, height - 8)), int(rng.integers(0, width - 8))
+            mask[top : top + 8, left : left + int(rng.integers(8, 40))] = 255
+            gt = root / category / "ground_truth" / label
+            gt.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask).save(gt / f"{i:05d}_mask.png", compress_level=1)
+            masks += 1
+    return masks
+
+
+def bench_index(args, work: Path):
+    """Indexing (every header read) and the defect-coverage check (every mask decoded and transformed) of
+    10,000 images of many sizes: no image is decoded."""
+    from tailedcore.data.coverage import defect_coverage
+    from tailedcore.data.images import Geometry
+    from tailedcore.data.index import build_mvtec_index
+
+    count = 10_000 * args.scale
+    root = work / "many"
+    masks = write_many_images(root, count)
+    index_seconds, index = timed(build_mvtec_index, root, ["tall", "wide"])
+    geometry = Geometry(mode="crop", resize=256, crop=224)
+    coverage_seconds, coverage = timed(defect_coverage, index, geometry, "exact_one")
+    total = index_seconds + coverage_seconds
+    sizes = index[["width", "height"]].drop_duplicates().shape[0]
+    record("index", "index seconds", index_seconds, detail=f"{len(index)} images, {sizes} distinct sizes")
+    record(
+        "index",
+        "coverage seconds",
+        coverage_seconds,
+        detail=f"{masks} masks; {int(coverage['emptied'].sum())} emptied by crop 224",
+    )
+    record("index", "index + coverage seconds", total, "<= 30", total <= 30, detail=f"{args.threads} threads")
 
 
 # --------------------------------------------------------------------------------------------- greedy
@@ -283,7 +336,9 @@ def bench_memory(args, work: Path):
             result["peak_gib"],
             "< 16" if num_patches >= 1_500_000 else "",
             result["peak_gib"] < 16 if num_patches >= 1_500_000 else None,
-            detail=f"{result['images']} images + {result['tail_patches']} tail-view patches; fit {result['seconds']:.0f} s",
+            detail=(
+                f"{result['images']} images + {result['tail_patches']} tail-view patches; fit {result['seconds']:.0f} s"
+            ),
         )
     if len(sizes) > 1:
         slope, intercept = np.polyfit(np.asarray(sizes) / 1e6, peaks, 1)
@@ -347,7 +402,7 @@ def memory_child(num_patches: int, threads: int, workdir: Path):
 
 
 # --------------------------------------------------------------------------------------------- estimate
-# Per TailedCore run (spec §5, upper ends of the ranges): training images N, training patches P, tail-branch
+# Per TailedCore run (docs/protocol.md §5, upper ends of the ranges): training images N, training patches P, tail-branch
 # patches, memory bank, test query patches Q, augmented tail views; features are cached once per dataset.
 PAPER_RUNS = {  # setting: (N, P, tail patches, bank, Q, tail views)
     "mvtecad/pareto": (979, 0.77e6, 1.24e6, 188e3, 1.35e6, 1400),
@@ -363,7 +418,7 @@ WRN50_OVER_LITE0 = 11.4 / 0.39  # GMAC per 224 px image (wide_resnet50_2 to laye
 
 def bench_estimate(args):
     """Full paper run (2 datasets x 3 tails x 5 seeds; TailedCore, PatchCore, SoftPatch, PaDiM) from the
-    rates measured above, scaled by the spec's cost model (greedy ~ P*M, kNN ~ 2*Q*bank*1024, LOF ~
+    rates measured above, scaled by the cost model of docs/protocol.md §5 (greedy ~ P*M, kNN ~ 2*Q*bank*1024, LOF ~
     784*N^2, features ~ WRN50 forwards)."""
     figures = {(r["section"], r["figure"]): r["value"] for r in ROWS}
     needed = [
@@ -401,13 +456,16 @@ def bench_estimate(args):
         "estimate",
         "full paper run, 30 settings x 4 methods (hours)",
         total / 3600,
-        detail=f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s (lite0 rate / {WRN50_OVER_LITE0:.0f})",
+        detail=(
+            f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s "
+            f"(lite0 rate / {WRN50_OVER_LITE0:.0f})"
+        ),
     )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="features,greedy,knn,lof,tail,estimate,memory")
+    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,memory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scale", type=int, default=1, help="multiply the problem sizes (GPU runs)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -423,7 +481,8 @@ def main():
     set_threads(args.threads)
     sections = args.sections.split(",")
     print(
-        f"tailedcore bench: {platform.processor() or platform.machine()}, {args.threads} threads, device {args.device}, "
+        f"tailedcore bench: {platform.processor() or platform.machine()}, {args.threads} threads, "
+        f"device {args.device}, "
         f"torch {torch.__version__}, sections {sections}"
     )
     with tempfile.TemporaryDirectory(prefix="tailedcore-bench-") as tmp:
@@ -440,6 +499,8 @@ def main():
                 bench_lof(args, patches)
             elif name == "tail":
                 bench_tail(args)
+            elif name == "index":
+                bench_index(args, work)
             elif name == "memory":
                 bench_memory(args, work)
             elif name == "estimate":

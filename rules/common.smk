@@ -4,7 +4,8 @@ from pathlib import Path
 
 # Light imports only: parsing the workflow must not import torch.
 from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
-from tailedcore.data import dataset_categories
+from tailedcore.data import dataset_categories, folder_fingerprint, folder_has_masks
+from tailedcore.data.images import Geometry
 
 SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
 # The environment of every rule for `--sdm conda` (pinned to the tested versions); the package itself is
@@ -31,7 +32,32 @@ for _method in METHODS:
             f"rule file {RULE_METHODS}: add tailedcore/methods/{_method}.py or rules/baselines/{_method}.smk "
             "(README, 'Adding a baseline'), or fix the name"
         )
+from tailedcore.config import ConfigError, device_problems, method_block_problems
+
+METHOD_SETTINGS = ["run", "seed", "threads", "device"]
+_problems = method_block_problems(config["methods"], PACKAGE_METHODS + RULE_METHODS, METHOD_SETTINGS)
+# cuda without a GPU is reported before any job, when the jobs run on this machine (a cluster's run where
+# they are scheduled)
+if workflow.is_main_process and workflow.local_exec:
+    _problems += device_problems(config)
+raise_problems(_problems, "the config")
+
 BACKBONE = config["features"]["backbone"]
+
+# Checks that need more than the schema, before any job runs.
+try:
+    GEOMETRY = Geometry.from_features(config["features"])
+except ValueError as _err:
+    raise ConfigError(f"the config's features block: {_err}") from None
+for _name, _block in DATASETS.items():
+    _categories = dataset_categories(_block)
+    if len(_categories) < 2:
+        raise ConfigError(
+            f"dataset {_name!r} has one category ({_categories}): the long-tailed setting trains ONE detector on "
+            "the union of several classes, some of them cut to a few images (the tail) and the others noisy "
+            "(the head); with one class there is neither a tail nor a head. List two or more categories "
+            "(kind folder: one folder each)"
+        )
 
 SWEEP = config["sweep"]
 # A sweep point is a derived dataset: the base dataset's images, index and features at another noise ratio.
@@ -65,7 +91,32 @@ def categories(dataset):
 def dataset_identity(dataset):
     """What defines a dataset's images (not its noise ratio or comparison): a change here rebuilds it."""
     block = DATASETS[dataset]
-    return {"kind": block["kind"], "categories": categories(dataset), "synthetic": block.get("synthetic", {})}
+    identity = {"kind": block["kind"], "categories": categories(dataset), "synthetic": block.get("synthetic", {})}
+    if block["kind"] == "elpv":
+        identity["elpv"] = block.get("elpv", {})
+    if "masks" in block:
+        identity["masks"] = block["masks"]
+    return identity
+
+
+def category_identity(dataset, category):
+    """What defines one category's index: the dataset's identity and, for a folder of your own, the names,
+    sizes and modification times of its files (adding, removing or changing one rebuilds that category)."""
+    block = DATASETS[dataset]
+    identity = {**dataset_identity(dataset), "category": category}
+    if block["kind"] != "synthetic" and block["kind"] != "elpv" and "path" in block:
+        identity["files"] = folder_fingerprint(block["path"], category)
+    return identity
+
+
+def has_pixel_labels(dataset):
+    """False for datasets with image labels only: no pixel metrics, tables or ground-truth panels."""
+    return folder_has_masks(DATASETS[data_of(dataset)])
+
+
+def geometry_params():
+    """The config keys that decide the geometry (coverage depends on these and on gt_rule only)."""
+    return {k: config["features"].get(k) for k in ("geometry", "resize", "crop", "size")}
 
 
 def datasets_where(predicate):
@@ -75,7 +126,8 @@ def datasets_where(predicate):
 
 
 SYNTHETIC = datasets_where(lambda b: b["kind"] == "synthetic")
-GIVEN_FOLDER = datasets_where(lambda b: b["kind"] != "synthetic" and "path" in b)
+ELPV = datasets_where(lambda b: b["kind"] == "elpv")
+GIVEN_FOLDER = datasets_where(lambda b: b["kind"] not in ("synthetic", "elpv") and "path" in b)
 FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
 
 
@@ -101,6 +153,10 @@ def index_file(wildcards):
 
 def feature_folder(dataset):
     return f"{RESULTS}/{data_of(dataset)}/features/{BACKBONE}"
+
+
+def category_index(dataset, category):
+    return f"{RESULTS}/{data_of(dataset)}/index/{category}.csv"
 
 
 def feature_files(wildcards):
@@ -135,10 +191,6 @@ def all_tables():
             "image_auroc.tex",
             "image_auroc.md",
             "image_auroc_per_seed.csv",
-            "pixel_auroc.csv",
-            "pixel_auroc.tex",
-            "pixel_auroc.md",
-            "pixel_auroc_per_seed.csv",
             "tidy.csv",
             "extra_metrics.csv",
             "per_class.csv",
@@ -146,6 +198,13 @@ def all_tables():
             "runtime.csv",
         )
     ]
+    tables += [
+        f"{RESULTS}/tables/{dataset}_pixel_auroc{suffix}"
+        for dataset in DATASETS
+        if has_pixel_labels(dataset)
+        for suffix in (".csv", ".tex", ".md", "_per_seed.csv")
+    ]
+    summaries = [f"{RESULTS}/{dataset}/summary.md" for dataset in DATASETS]
     kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in METHODS else [])
     figures = [
         f"{RESULTS}/figures/{dataset}/{kind}_{tail}.{ext}"
@@ -163,7 +222,7 @@ def all_tables():
         if SWEEP.get("noise_ratios")
         else []
     )
-    return tables + figures + sweeps
+    return summaries + tables + figures + sweeps
 
 
 wildcard_constraints:

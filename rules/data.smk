@@ -70,9 +70,45 @@ rule extract:
         f"{SCRIPTS}/extract.py"
 
 
-rule index:
+rule elpv_dataset:
+    output:
+        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
+        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+    log:
+        f"{RESULTS}/logs/elpv_dataset/{{dataset}}.log",
+    wildcard_constraints:
+        dataset=ELPV,
+    conda:
+        CONDA_ENV
+    params:
+        block=lambda wc: dataset_identity(wc.dataset),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/elpv_dataset.py"
+
+
+# The index is built per category (every file's header checked, all offenders listed at once): a change in
+# one category of a folder dataset rebuilds that category's index and features only.
+rule index_category:
     input:
         marker=lambda wc: dataset_marker(wc.dataset),
+    output:
+        index=f"{RESULTS}/{{dataset}}/index/{{category}}.csv",
+    log:
+        f"{RESULTS}/logs/index/{{dataset}}/{{category}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        block=lambda wc: DATASETS[wc.dataset],
+        identity=lambda wc: category_identity(wc.dataset, wc.category),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/index_category.py"
+
+
+rule index:
+    input:
+        categories=lambda wc: [category_index(wc.dataset, c) for c in categories(wc.dataset)],
     output:
         index=f"{RESULTS}/{{dataset}}/index.csv",
     log:
@@ -80,7 +116,57 @@ rule index:
     conda:
         CONDA_ENV
     params:
-        block=lambda wc: dataset_identity(wc.dataset),
         version=VERSION,
     script:
         f"{SCRIPTS}/index.py"
+
+
+# Defect coverage under the geometry, per category, before any feature is computed (the features rule
+# reads it): how many defect pixels of every mask survive the crop, resize or padding.
+rule coverage:
+    input:
+        index=lambda wc: category_index(wc.dataset, wc.category),
+    output:
+        coverage=f"{RESULTS}/{{dataset}}/coverage/{{category}}.csv",
+    log:
+        f"{RESULTS}/logs/coverage/{{dataset}}/{{category}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        geometry=geometry_params(),
+        gt_rule=config["evaluation"].get("gt_rule", "exact_one"),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/defect_coverage.py"
+
+
+rule dataset_summary:
+    input:
+        index=f"{RESULTS}/{{dataset}}/index.csv",
+        coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
+    output:
+        csv=f"{RESULTS}/{{dataset}}/summary.csv",
+        md=f"{RESULTS}/{{dataset}}/summary.md",
+    log:
+        f"{RESULTS}/logs/dataset_summary/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        geometry=geometry_params(),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/dataset_summary.py"
+
+
+# `snakemake check`: the index, header checks and defect coverage of every dataset, in seconds, before any
+# feature is computed; the summary of each dataset is results/<dataset>/summary.md.
+rule check:
+    input:
+        [f"{RESULTS}/{dataset}/summary.md" for dataset in DATASETS],
+    log:
+        f"{RESULTS}/logs/check.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "cat {input} | tee {log}"

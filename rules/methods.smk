@@ -1,5 +1,5 @@
 # Methods: fit on the unified training pool of a split, score every test image.
-# Output contract (ARCHITECTURE.md "Scores"): any rule that writes this npz joins evaluation and tables.
+# Output contract (docs/architecture.md, "Scores"): any rule that writes this npz joins evaluation and tables.
 
 
 rule fit_score:

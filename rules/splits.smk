@@ -1,5 +1,5 @@
 # Noisy long-tailed split manifests and their per-category statistics: the paper's official manifests
-# (fetched at a pinned commit, sha256-checked) or our generator with the paper's rules (spec §1.3).
+# (fetched at a pinned commit, sha256-checked) or our generator with the paper's rules (docs/protocol.md §1.3).
 
 
 rule official_manifest:

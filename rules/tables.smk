@@ -23,17 +23,6 @@ rule tables:
             category="Tables",
             labels={"dataset": "{dataset}", "table": "image AUROC per seed"},
         ),
-        pixel=report(
-            f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "pixel AUROC"},
-        ),
-        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", ".md"),
-        pixel_per_seed=report(
-            f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "pixel AUROC per seed"},
-        ),
         tidy=report(
             f"{RESULTS}/tables/{{dataset}}_tidy.csv",
             category="Tables",
@@ -63,6 +52,45 @@ rule tables:
         methods=METHODS,
         compare_with=lambda wc: compare_with(wc.dataset),
         out_dir=lambda wc, output: str(Path(output.tidy).parent),
+        table_metrics=["image_auroc"],
+        summaries=True,
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/tables.py"
+
+
+# Pixel AUROC, for datasets with defect masks only (a dataset with image labels only has no pixel table).
+rule pixel_table:
+    input:
+        metrics=lambda wc: expand(
+            f"{RESULTS}/{wc.dataset}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
+            tail=TAILS,
+            seed=SEEDS,
+            method=METHODS,
+        ),
+    output:
+        pixel=report(
+            f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "pixel AUROC"},
+        ),
+        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", ".md"),
+        pixel_per_seed=report(
+            f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "pixel AUROC per seed"},
+        ),
+    log:
+        f"{RESULTS}/logs/pixel_table/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        tails=TAILS,
+        methods=METHODS,
+        compare_with=lambda wc: compare_with(wc.dataset),
+        out_dir=lambda wc, output: str(Path(output.pixel).parent),
+        table_metrics=["pixel_auroc"],
+        summaries=False,
         version=VERSION,
     script:
         f"{SCRIPTS}/tables.py"

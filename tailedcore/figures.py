@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .data.images import load_image, load_mask  # noqa: E402
+from .data.images import Geometry, load_image, load_mask  # noqa: E402
 from .metrics import anomaly_maps  # noqa: E402
 
 STYLE = {
@@ -101,27 +101,36 @@ def tail_sampler_figure(report: dict, true_sizes: np.ndarray, title: str, stem) 
 
 
 def anomaly_map_figure(
-    examples: pd.DataFrame, scores: dict[str, dict], resize: int, crop: int, sigma: float, title: str, stem
+    examples: pd.DataFrame, scores: dict[str, dict], geometry: Geometry, sigma: float, title: str, stem
 ) -> list[Path]:
-    """Rows = test images (image_id, category, class_role, image_path, mask_path); columns = image,
-    ground truth, and each method's anomaly map (normalised per map)."""
+    """Rows = test images (image_id, category, class_role, image_path, mask_path); columns = image, ground
+    truth (only when the dataset has masks) and each method's anomaly map (normalised per map), all on the
+    geometry's grid."""
     methods = list(scores)
+    truth = bool((examples["mask_path"] != "").all()) if len(examples) else False
+    first = 2 if truth else 1
+    height, width = geometry.shape
+    cell = (1.6 * max(0.5, min(2.5, width / height)), 1.6)  # panels follow the grid's aspect
     with plt.rc_context(STYLE):
         figure, axes = plt.subplots(
-            len(examples), 2 + len(methods), figsize=(1.6 * (2 + len(methods)), 1.6 * len(examples)), squeeze=False
+            max(1, len(examples)),
+            first + len(methods),
+            figsize=(cell[0] * (first + len(methods)), cell[1] * max(1, len(examples))),
+            squeeze=False,
         )
         for row, example in enumerate(examples.itertuples(index=False)):
-            axes[row, 0].imshow(load_image(example.image_path, resize, crop))
+            axes[row, 0].imshow(load_image(example.image_path, geometry))
             axes[row, 0].set_ylabel(f"{example.category}\n({example.class_role})", fontsize=7)
-            axes[row, 1].imshow(load_mask(example.mask_path, resize, crop, "half"), cmap="gray", vmin=0, vmax=1)
-            for col, method in enumerate(methods, start=2):
+            if truth:
+                axes[row, 1].imshow(load_mask(example.mask_path, geometry, "half"), cmap="gray", vmin=0, vmax=1)
+            for col, method in enumerate(methods, start=first):
                 position = scores[method]["position"][example.image_id]
-                amap = anomaly_maps(scores[method]["patch_scores"][position][None], crop, sigma)[0]
+                amap = anomaly_maps(scores[method]["patch_scores"][position][None], geometry.shape, sigma)[0]
                 axes[row, col].imshow(amap, cmap="inferno")
             for axis in axes[row]:
                 axis.set_xticks([])
                 axis.set_yticks([])
-        for col, name in enumerate(["image", "ground truth", *methods]):
+        for col, name in enumerate(["image", *(["ground truth"] if truth else []), *methods]):
             axes[0, col].set_title(name, fontsize=8)
         figure.suptitle(title)
         return save(figure, stem)

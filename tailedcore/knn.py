@@ -59,7 +59,8 @@ def knn_search(
 
 
 @torch.no_grad()
-def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, device=torch.device("cpu")):
+def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, device: torch.device | None = None):
+    device = device if device is not None else torch.device("cpu")
     bank = torch.from_numpy(memory).to(device)
     bank_sq = (bank * bank).sum(1)
     distances, indices = [], []

@@ -1,13 +1,15 @@
-"""Image and pixel AUROC per category (spec §3.1), and the pixel-map post-processing (spec §2.7)."""
+"""Image and pixel AUROC per category (docs/protocol.md §3.1), and the pixel-map post-processing (docs/protocol.md §2.7)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.stats import rankdata
 
-from .data.images import load_mask
+from .data.images import Geometry, load_mask
 
 METRIC_COLUMNS = [
     "dataset",
@@ -21,6 +23,8 @@ METRIC_COLUMNS = [
     "n_test",
     "n_test_leaked",
     "test_protocol",
+    "n_masks_emptied",
+    "empty_masks",
 ]
 
 
@@ -48,65 +52,98 @@ def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
     return weights
 
 
-def anomaly_maps(patch_scores: np.ndarray, size: int, sigma: float) -> np.ndarray:
-    """(n, h, w) patch scores -> (n, size, size) maps: bilinear upsampling (align_corners=False), then a
-    Gaussian filter of ``sigma`` pixels (scipy defaults: truncate 4, mode 'reflect')."""
+def anomaly_maps(patch_scores: np.ndarray, size, sigma: float) -> np.ndarray:
+    """(n, h, w) patch scores -> (n, height, width) maps (``size``: an int for a square or (height, width)):
+    bilinear upsampling (align_corners=False), then a Gaussian filter of ``sigma`` pixels (scipy defaults:
+    truncate 4, mode 'reflect')."""
+    height, width = (size, size) if np.isscalar(size) else size
     grid = np.asarray(patch_scores, dtype=np.float64)
-    rows, cols = _bilinear_matrix(grid.shape[1], size), _bilinear_matrix(grid.shape[2], size)
+    rows, cols = _bilinear_matrix(grid.shape[1], height), _bilinear_matrix(grid.shape[2], width)
     upsampled = (rows @ grid @ cols.T).astype(np.float32)
     if sigma > 0:
         return np.stack([gaussian_filter(m, sigma=sigma) for m in upsampled])
     return upsampled
 
 
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """How a run is evaluated: the geometry of images, masks and maps, and the evaluation block's options."""
+
+    geometry: Geometry
+    sigma: float = 4.0
+    gt_rule: str = "exact_one"
+    empty_masks: str = "keep"  # keep = the original protocol; drop = leave such images out of every metric
+    pixel: bool = True  # False for datasets with image labels only
+    extra: bool = False
+
+    @classmethod
+    def from_config(cls, features: dict, evaluation: dict, pixel: bool = True) -> EvaluationSpec:
+        return cls(
+            geometry=Geometry.from_features(features),
+            sigma=evaluation.get("sigma", 4.0),
+            gt_rule=evaluation.get("gt_rule", "exact_one"),
+            empty_masks=evaluation.get("empty_masks", "keep"),
+            pixel=pixel,
+            extra=evaluation.get("extra_metrics", False),
+        )
+
+
 def evaluate_category(
     labels: list[str],
     mask_paths: list[str],
+    sizes: np.ndarray,
     image_scores: np.ndarray,
     patch_scores: np.ndarray,
-    resize: int,
-    crop: int,
-    sigma: float,
-    gt_rule: str,
-    pixel: bool = True,
-    extra: bool = False,
-) -> dict[str, float]:
-    """Image AUROC over the category's test images and full pixel AUROC over all their pixels; with
-    ``extra``, also the metrics beyond the paper (named ``extra_*``): image F1-max, pixel AP and pixel
-    AUPRO up to FPR 0.3."""
+    spec: EvaluationSpec,
+) -> tuple[dict[str, float], int]:
+    """Image AUROC over the category's test images and full pixel AUROC over all their image pixels (the
+    padding of the pad geometry excluded); with ``spec.extra`` also the metrics beyond the paper (named
+    ``extra_*``): image F1-max, pixel AP and pixel AUPRO up to FPR 0.3.
+
+    A defect image whose mask loses every defect pixel under the geometry is, by default, kept as the
+    original code does (it counts in image AUROC, its pixels count as normal); ``empty_masks: drop`` leaves
+    it out of every metric. Returns (metrics, number of such images).
+    """
     is_anomalous = np.array([label != "good" for label in labels])
-    result = {"image_auroc": auroc(is_anomalous, image_scores)}
-    if extra:
-        result["extra_image_f1_max"] = f1_max(is_anomalous, image_scores)
-    if pixel:
-        maps = anomaly_maps(patch_scores, crop, sigma)
+    keep = np.ones(len(labels), dtype=bool)
+    emptied = 0
+    if spec.pixel:
+        maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
         truth = np.zeros(maps.shape, dtype=bool)
-        for i, (anomalous, mask_path) in enumerate(zip(is_anomalous, mask_paths)):
+        for i, (anomalous, mask_path) in enumerate(zip(is_anomalous, mask_paths, strict=True)):
             if anomalous:
-                truth[i] = load_mask(mask_path, resize, crop, gt_rule)
-                if not truth[i].any():
-                    raise ValueError(
-                        f"mask {mask_path} is empty after resize/crop to {crop}px; its defect cannot "
-                        "be scored. Check the mask, or set evaluation.gt_rule: half"
-                    )
-        result["pixel_auroc"] = auroc(truth, maps)
-        if extra:
-            result["extra_pixel_ap"] = average_precision(truth, maps)
-            result["extra_pixel_aupro_fpr30"] = aupro(truth, maps, 0.3)
-    return result
+                truth[i] = load_mask(mask_path, spec.geometry, spec.gt_rule)
+        lost = is_anomalous & ~truth.reshape(len(truth), -1).any(axis=1)
+        emptied = int(lost.sum())
+        if spec.empty_masks == "drop":
+            keep = ~lost
+    result = {"image_auroc": auroc(is_anomalous[keep], image_scores[keep])}
+    if spec.extra:
+        result["extra_image_f1_max"] = f1_max(is_anomalous[keep], image_scores[keep])
+    if spec.pixel:
+        maps, truth, sizes = maps[keep], truth[keep], np.asarray(sizes)[keep]
+        valid = None
+        if spec.geometry.mode == "pad":
+            valid = np.stack([spec.geometry.valid(int(w), int(h)) for w, h in sizes])
+        if not truth.any():  # every defect was cut away: pixel metrics are undefined, not zero
+            result["pixel_auroc"] = float("nan")
+        else:
+            result["pixel_auroc"] = auroc(truth[valid], maps[valid]) if valid is not None else auroc(truth, maps)
+        if spec.extra:
+            pixels = truth.any()
+            result["extra_pixel_ap"] = (
+                average_precision(
+                    truth[valid] if valid is not None else truth, maps[valid] if valid is not None else maps
+                )
+                if pixels
+                else float("nan")
+            )
+            result["extra_pixel_aupro_fpr30"] = aupro(truth, maps, 0.3, valid) if pixels else float("nan")
+    return result, emptied
 
 
 def evaluate_run(
-    scores: dict,
-    manifest: pd.DataFrame,
-    index: pd.DataFrame,
-    run: dict,
-    resize: int,
-    crop: int,
-    sigma: float,
-    gt_rule: str,
-    protocol: str,
-    extra: bool = False,
+    scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run: dict, spec: EvaluationSpec, protocol: str
 ) -> pd.DataFrame:
     """Tidy metric rows for one (dataset, tail, seed, method) from its score file."""
     position = {image_id: i for i, image_id in enumerate(scores["image_ids"])}
@@ -118,16 +155,14 @@ def evaluate_run(
     rows = []
     for category, part in test.groupby("category", sort=True):
         pos = np.array([position[i] for i in part["image_id"]])
-        values = evaluate_category(
-            info.loc[part["image_id"], "label"].tolist(),
-            info.loc[part["image_id"], "mask_path"].tolist(),
+        records = info.loc[part["image_id"]]
+        values, emptied = evaluate_category(
+            records["label"].tolist(),
+            records["mask_path"].tolist(),
+            records[["width", "height"]].to_numpy(),
             scores["image_scores"][pos],
             scores["patch_scores"][pos],
-            resize,
-            crop,
-            sigma,
-            gt_rule,
-            extra=extra,
+            spec,
         )
         for metric, value in values.items():
             rows.append(
@@ -140,6 +175,8 @@ def evaluate_run(
                     "n_test": len(part),
                     "n_test_leaked": int((part["role"] == "leaked").sum()),
                     "test_protocol": protocol,
+                    "n_masks_emptied": emptied,
+                    "empty_masks": spec.empty_masks,
                 }
             )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
@@ -161,7 +198,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(average_precision_score(np.asarray(labels, bool).ravel(), np.asarray(scores).ravel()))
 
 
-def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3) -> float:
+def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, valid: np.ndarray | None = None) -> float:
     """Normalised area under the per-region-overlap curve up to ``fpr_limit`` (an extra metric).
 
     PRO(t) = mean over all connected defect regions (8-connectivity, found once per mask) of the share of
@@ -183,7 +220,7 @@ def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3) -> float:
         weights[i][region] = 1.0 / (region.sum() * len(regions))
     order = np.argsort(-np.asarray(maps, dtype=np.float64).ravel(), kind="stable")
     sorted_scores = np.asarray(maps, dtype=np.float64).ravel()[order]
-    negatives = ~masks.ravel()[order]
+    negatives = (~masks if valid is None else ~masks & valid).ravel()[order]  # padding is never a negative
     fpr = np.cumsum(negatives) / negatives.sum()
     pro = np.cumsum(weights.ravel()[order])
     last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]  # threshold = each distinct score

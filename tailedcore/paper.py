@@ -18,7 +18,7 @@ PAPER_TABLE_NUMBERS = {
     ("mvtecad", "pixel_auroc"): 3,
     ("visa", "pixel_auroc"): 4,
 }
-# spec §3.2: cells the paper itself contradicts
+# docs/protocol.md §3.2: cells the paper itself contradicts
 KNOWN_TYPOS = {
     ("mvtecad", "image_auroc", "TailedCore", "step_k4", "head"): "typo in the paper: its C_t and all imply 95.55",
     ("mvtecad", "pixel_auroc", "TailedCore", "step_k4", "head"): "typo in the paper: its C_t and all imply 93.51",

@@ -7,6 +7,7 @@ light jobs (index, splits, evaluation, tables) start in about a second.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 from dataclasses import asdict
 from pathlib import Path
@@ -16,35 +17,96 @@ import pandas as pd
 
 from . import __version__
 from .data import dataset_categories
-from .data.index import build_mvtec_index, build_visa_index, read_index
+from .data.coverage import COVERAGE_COLUMNS, coverage_messages, dataset_summary, defect_coverage, summary_markdown
+from .data.images import Geometry
+from .data.index import DatasetLayoutError, build_mvtec_index, build_visa_index, portable_path, read_index
 from .data.synthetic import SyntheticSpec, write_dataset
-from .metrics import evaluate_run
+from .io import atomic_csv, atomic_path, atomic_text, load_npz, read_checked_csv
+from .metrics import EvaluationSpec, evaluate_run
 from .official import convert_official
 from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
 from .splits import SplitRules, generate_split, read_manifest, split_statistics
 from .tables import group_means, per_class_table, seed_summary, to_latex, to_markdown, wide_table
 
+SCORE_KEYS = ("image_ids", "image_scores", "patch_scores")
 METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 
 
 def make_synthetic(block: dict, root: str | Path, marker: str | Path) -> None:
     spec = SyntheticSpec(categories=tuple(dataset_categories(block)), **block.get("synthetic", {}))
     summary = write_dataset(root, spec)
-    Path(marker).write_text(json.dumps({"root": str(Path(root).resolve()), "synthetic": summary["spec"]}, indent=2))
+    atomic_text(marker, json.dumps({"root": portable_path(root), "synthetic": summary["spec"]}, indent=2))
+
+
+def make_elpv(block: dict, root: str | Path, marker: str | Path) -> None:
+    """The ELPV solar cells of the ``elpv-dataset`` wheel in the MVTec layout (image labels only)."""
+    from .data.elpv import ElpvSpec, write_elpv
+
+    summary = write_elpv(root, ElpvSpec(**block.get("elpv", {})))
+    atomic_text(marker, json.dumps({"root": portable_path(root), "elpv": summary}, indent=2))
 
 
 def dataset_root(marker: str | Path) -> Path:
     return Path(json.loads(Path(marker).read_text())["root"])
 
 
-def build_index(block: dict, marker: str | Path, output: str | Path) -> pd.DataFrame:
+def build_category_index(block: dict, marker: str | Path, category: str, output: str | Path) -> pd.DataFrame:
+    """The index rows of one category, every file's header checked (all offenders listed at once)."""
     root = dataset_root(marker)
-    categories = dataset_categories(block)
-    builder = build_visa_index if block["kind"] == "visa" else build_mvtec_index
-    index = builder(root, categories)
+    if block["kind"] == "visa":
+        index = build_visa_index(root, [category])
+    else:
+        index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
     Path(output).parent.mkdir(parents=True, exist_ok=True)
-    index.to_csv(output, index=False)
+    atomic_csv(index, output)
     return index
+
+
+def build_index(category_indexes: list[str], output: str | Path) -> pd.DataFrame:
+    """The dataset index: every category's rows. Pixel labels must be all or nothing across categories."""
+    index = pd.concat([read_index(path) for path in category_indexes], ignore_index=True)
+    defects = index[(index["split"] == "test") & (index["label"] != "good")]
+    with_masks = defects.groupby("category")["mask_path"].apply(lambda m: bool((m != "").all()))
+    if with_masks.any() and not with_masks.all():
+        raise DatasetLayoutError(
+            f"categories {sorted(with_masks[with_masks].index)} have defect masks (ground_truth/) but "
+            f"{sorted(with_masks[~with_masks].index)} do not: pixel metrics need masks in every category. Add "
+            "the missing ground_truth/ folders, or set the dataset's `masks: false` (image labels only)"
+        )
+    atomic_csv(index, output)
+    return index
+
+
+def has_pixel_labels(index: pd.DataFrame) -> bool:
+    defects = index[(index["split"] == "test") & (index["label"] != "good")]
+    return bool(len(defects)) and bool((defects["mask_path"] != "").all())
+
+
+def check_coverage(index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:
+    """Defect coverage of one category's masks under the geometry, logged as one summary line."""
+    geometry = Geometry.from_features(features)
+    coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
+    log = logging.getLogger("tailedcore")
+    for line in coverage_messages(coverage, geometry):
+        (log.info if ": 0 of " in line else log.warning)(line)
+    atomic_csv(coverage, output)
+    return coverage
+
+
+def summarise_dataset(index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out):
+    """The dataset summary (counts, sizes, aspect ratios, defect coverage) as CSV and Markdown."""
+    geometry = Geometry.from_features(features)
+    index = read_index(index_path)
+    parts = [read_checked_csv(path, "defect coverage", COVERAGE_COLUMNS) for path in coverage_paths]
+    coverage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COVERAGE_COLUMNS)
+    coverage = coverage.astype({"emptied": bool, "source_empty": bool})
+    summary = dataset_summary(index, coverage, geometry)
+    lines = coverage_messages(coverage, geometry)
+    if not has_pixel_labels(index):
+        lines.append("image labels only (no masks): image AUROC and F1-max are computed, pixel metrics are not")
+    atomic_csv(summary, csv_out)
+    atomic_text(md_out, summary_markdown(summary, dataset, lines))
+    return summary, lines
 
 
 def make_split(
@@ -71,8 +133,8 @@ def make_split(
     else:
         manifest = generate_split(index, tail, seed, rules)
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
-    manifest.to_csv(manifest_path, index=False)
-    split_statistics(manifest, index).to_csv(stats_path, index=False)
+    atomic_csv(split_statistics(manifest, index), stats_path)
+    atomic_csv(manifest, manifest_path)
     return manifest
 
 
@@ -129,13 +191,28 @@ def _augmenter(image_paths: list[str], features: dict):
         nonlocal extractor
         config = feature_config(features)
         extractor = extractor or FeatureExtractor(config)
-        views = [view for row in rows for view in tail_views(image_paths[row], config.resize, config.crop, kind)]
+        views = [view for row in rows for view in tail_views(image_paths[row], config.geo, kind, extractor.fill)]
         parts = [
             extractor(np.stack(views[i : i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)
         ]
         return np.concatenate(parts).astype(np.float16)  # the cache's precision, like the stored views
 
     return augment
+
+
+def mask_padding(scores, geometry: Geometry, sizes: np.ndarray):
+    """Pad geometry: the padding is never scored as a defect. Patch cells whose centre lies in the padding get
+    the image's lowest content score, and the image score is the maximum over content cells (the image score
+    of every package method is the maximum patch score)."""
+    from .methods.base import Scores
+
+    patch_scores = np.array(scores.patch_scores, dtype=np.float32, copy=True)
+    image_scores = np.empty(len(patch_scores), dtype=np.float32)
+    for i, (width, height) in enumerate(sizes):
+        cells = geometry.valid_cells(int(width), int(height), patch_scores.shape[1:])
+        patch_scores[i][~cells] = patch_scores[i][cells].min()
+        image_scores[i] = patch_scores[i][cells].max()
+    return Scores(image_scores=image_scores, patch_scores=patch_scores)
 
 
 def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
@@ -180,7 +257,9 @@ def run_method(
     generator = torch.Generator().manual_seed(seed)
     model = build_method(method, options, generator)
     manifest = read_manifest(manifest_path)
-    paths = read_index(index_path).set_index("image_id")["image_path"]
+    info = read_index(index_path).set_index("image_id")
+    paths = info["image_path"]
+    geometry = Geometry.from_features(features)
     store = FeatureStore(feature_folder, categories)
     train_rows = manifest[manifest["subset"] == "train"]
     train = _feature_set(store, train_rows)
@@ -191,8 +270,10 @@ def run_method(
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]
     image_ids, image_scores, patch_scores = [], [], []
-    for category, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
+    for _, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
         scores = model.score(_feature_set(store, part))
+        if geometry.mode == "pad":
+            scores = mask_padding(scores, geometry, info.loc[part["image_id"], ["width", "height"]].to_numpy())
         image_ids += part["image_id"].tolist()
         image_scores.append(scores.image_scores)
         patch_scores.append(scores.patch_scores)
@@ -220,7 +301,7 @@ def run_method(
 def write_scores(
     scores_path, report_path, image_ids: list[str], image_scores: np.ndarray, patch_scores: np.ndarray, report: dict
 ) -> None:
-    """Write a run's score file and its JSON report (ARCHITECTURE.md, "Scores"): one image score and one
+    """Write a run's score file and its JSON report (docs/architecture.md, "Scores"): one image score and one
     (h, w) patch-score map per test image, float32, in the order of ``image_ids``; higher = more anomalous."""
     image_scores = np.asarray(image_scores, dtype=np.float32).reshape(-1)
     patch_scores = np.asarray(patch_scores, dtype=np.float32)
@@ -231,10 +312,9 @@ def write_scores(
         )
     if not (np.isfinite(image_scores).all() and np.isfinite(patch_scores).all()):
         raise ValueError(f"scores for {scores_path} contain NaN or infinite values")
-    Path(scores_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(scores_path, "wb") as handle:
+    atomic_text(report_path, json.dumps(report, indent=2, default=str))
+    with atomic_path(scores_path) as temporary, open(temporary, "wb") as handle:
         np.savez(handle, image_ids=np.array(image_ids), image_scores=image_scores, patch_scores=patch_scores)
-    Path(report_path).write_text(json.dumps(report, indent=2, default=str))
 
 
 def load_split(manifest_path, feature_folder, categories: list[str], patches: bool = True):
@@ -253,23 +333,19 @@ def load_split(manifest_path, feature_folder, categories: list[str], patches: bo
 def evaluate(
     scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str, output
 ) -> pd.DataFrame:
-    with np.load(scores_path) as data:
-        scores = {key: data[key] for key in data.files}
-    metrics = evaluate_run(
-        scores,
-        read_manifest(manifest_path),
-        read_index(index_path),
-        run,
-        features["resize"],
-        features["crop"],
-        evaluation["sigma"],
-        evaluation["gt_rule"],
-        protocol,
-        extra=evaluation.get("extra_metrics", False),
-    )
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    metrics.to_csv(output, index=False)
+    scores = load_npz(scores_path, "score file", SCORE_KEYS)
+    index = read_index(index_path)
+    spec = EvaluationSpec.from_config(features, evaluation, pixel=has_pixel_labels(index))
+    metrics = evaluate_run(scores, read_manifest(manifest_path), index, run, spec, protocol)
+    atomic_csv(metrics, output)
     return metrics
+
+
+def read_metrics(metric_files: list[str]) -> pd.DataFrame:
+    from .metrics import METRIC_COLUMNS
+
+    required = [c for c in METRIC_COLUMNS if c not in ("n_masks_emptied", "empty_masks")]
+    return pd.concat([read_checked_csv(f, "metrics", required) for f in metric_files], ignore_index=True)
 
 
 def make_tables(
@@ -279,20 +355,23 @@ def make_tables(
     methods: list[str],
     out_dir,
     compare_with: str | None = None,
+    table_metrics: tuple[str, ...] = ("image_auroc", "pixel_auroc"),
+    summaries: bool = True,
 ) -> list[Path]:
-    """Per metric: the seed-averaged wide table (CSV, LaTeX, Markdown) and its per-seed group means; for the
-    dataset: the tidy summary, the per-class table and, with ``compare_with``, the comparison with the paper."""
-    metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
+    """Per metric of ``table_metrics``: the seed-averaged wide table (CSV, LaTeX, Markdown) and its per-seed
+    group means; with ``summaries``: the tidy summary, the extra metrics, the per-class table and, with
+    ``compare_with``, the comparison with the paper."""
+    metrics = read_metrics(metric_files)
     per_seed = group_means(metrics)
     summary = seed_summary(per_seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for metric in ("image_auroc", "pixel_auroc"):
+    for metric in table_metrics:
         part = summary[summary["metric"] == metric]
         table = wide_table(part, tails, methods)
         stem = out_dir / f"{dataset}_{metric}"
-        table.round(2).to_csv(f"{stem}.csv")
+        atomic_csv(table.round(2), f"{stem}.csv", index=True)
         n_seeds = int(part["n_seeds"].max()) if len(part) else 0
         number = PAPER_TABLE_NUMBERS.get((compare_with, metric))
         shaped = f" (shaped like Table {number} of the paper)" if number else ""
@@ -300,20 +379,42 @@ def make_tables(
             f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds{shaped}; "
             "$C_t$: tail classes, $C_h$: head classes."
         )
-        Path(f"{stem}.tex").write_text(to_latex(table, caption, f"tab:{dataset}_{metric}"))
-        Path(f"{stem}.md").write_text(
+        atomic_text(f"{stem}.tex", to_latex(table, caption, f"tab:{dataset}_{metric}"))
+        atomic_text(
+            f"{stem}.md",
             f"{METRIC_TITLES[metric]} (%) on {dataset}, mean ± std over {n_seeds} seeds{shaped}\n\n"
             + to_markdown(table, wide_table(part, tails, methods, values="std"))
+            + emptied_note(metrics),
         )
-        per_seed[per_seed["metric"] == metric].to_csv(f"{stem}_per_seed.csv", index=False)
+        atomic_csv(per_seed[per_seed["metric"] == metric], f"{stem}_per_seed.csv")
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", ".md", "_per_seed.csv")]
-    summary.to_csv(out_dir / f"{dataset}_tidy.csv", index=False)
+    if not summaries:
+        return written
+    atomic_csv(summary, out_dir / f"{dataset}_tidy.csv")
     extras = summary[summary["metric"].str.startswith("extra_")]  # beyond the paper: kept apart from Tables 1-4
-    extras.round(2).to_csv(out_dir / f"{dataset}_extra_metrics.csv", index=False)
-    per_class_table(metrics).to_csv(out_dir / f"{dataset}_per_class.csv", index=False)
+    atomic_csv(extras.round(2), out_dir / f"{dataset}_extra_metrics.csv")
+    atomic_csv(per_class_table(metrics), out_dir / f"{dataset}_per_class.csv")
     comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
-    comparison.round(2).to_csv(out_dir / f"{dataset}_vs_paper.csv", index=False)
+    atomic_csv(comparison.round(2), out_dir / f"{dataset}_vs_paper.csv")
     return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "extra_metrics", "per_class", "vs_paper")]
+
+
+def emptied_note(metrics: pd.DataFrame) -> str:
+    """A line naming the categories whose defect masks lost every defect pixel under the geometry."""
+    if "n_masks_emptied" not in metrics:
+        return ""
+    counts = metrics.groupby("category")["n_masks_emptied"].max()
+    counts = counts[counts > 0]
+    if counts.empty:
+        return ""
+    mode = metrics["empty_masks"].iloc[0]
+    handling = (
+        "kept as in the original protocol (in image AUROC; their pixels count as normal)"
+        if mode == "keep"
+        else "left out of every metric (evaluation.empty_masks: drop)"
+    )
+    listed = ", ".join(f"{category} {count}" for category, count in counts.items())
+    return f"\nDefect images whose mask lost every defect pixel under the geometry, {handling}: {listed}.\n"
 
 
 def make_figures(
@@ -332,7 +433,7 @@ def make_figures(
     from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
 
     results, out_dir = Path(results), Path(out_dir)
-    per_class = pd.read_csv(per_class_path)
+    per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value"])
     index = read_index(results / dataset / "index.csv").set_index("image_id")
     run_dir = results / dataset / "scores" / tail / f"seed{seed}"
     written = per_class_bars(
@@ -360,16 +461,15 @@ def make_figures(
     )
     scores = {}
     for method in methods:
-        with np.load(run_dir / f"{method}.npz") as data:
-            scores[method] = {
-                "patch_scores": data["patch_scores"],
-                "position": {i: p for p, i in enumerate(data["image_ids"])},
-            }
+        data = load_npz(run_dir / f"{method}.npz", "score file", SCORE_KEYS)
+        scores[method] = {
+            "patch_scores": data["patch_scores"],
+            "position": {i: p for p, i in enumerate(data["image_ids"])},
+        }
     written += anomaly_map_figure(
         examples,
         scores,
-        features["resize"],
-        features["crop"],
+        Geometry.from_features(features),
         evaluation["sigma"],
         f"{dataset}, {tail}, seed {seed}",
         out_dir / f"anomaly_maps_{tail}",
@@ -383,7 +483,7 @@ def mark_given_folder(path: str | Path, marker: str | Path) -> None:
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} (the dataset's `path` in the config) does not exist")
     Path(marker).parent.mkdir(parents=True, exist_ok=True)
-    Path(marker).write_text(json.dumps({"root": str(root.resolve()), "given": True}, indent=2))
+    atomic_text(marker, json.dumps({"root": portable_path(root), "given": True}, indent=2))
 
 
 def make_noise_sweep(
@@ -392,12 +492,12 @@ def make_noise_sweep(
     """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
     from .figures import noise_sweep_figure
 
-    metrics = pd.concat([pd.read_csv(f) for f in metric_files], ignore_index=True)
+    metrics = read_metrics(metric_files)
     metrics = metrics[metrics["metric"] == "image_auroc"]
     summary = seed_summary(group_means(metrics))
     summary.insert(1, "noise_ratio", summary["dataset"].map(ratios))
     summary = summary.sort_values(["method", "noise_ratio", "group"], kind="stable")
-    summary.round(2).to_csv(table_path, index=False)
+    atomic_csv(summary.round(2), table_path)
     noise_sweep_figure(
         summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
     )

@@ -1,5 +1,5 @@
 """Straightforward reference implementations, kept to check the fast ones (unit tests) and to measure them
-(``bench/run.py``). Each follows the spec the obvious way, like the original code; none is used by the
+(``bench/run.py``). Each follows docs/protocol.md the obvious way, like the original code; none is used by the
 workflow.
 """
 
@@ -11,7 +11,7 @@ import torch
 
 @torch.no_grad()
 def greedy_original(points: np.ndarray, num_select: int, start: int) -> np.ndarray:
-    """Greedy k-center as the original PatchCore code does it (spec §2.2): every iteration recomputes the
+    """Greedy k-center as the original PatchCore code does it (docs/protocol.md §2.2): every iteration recomputes the
     distance of every point to the newest centre as ``|a|^2 + |b|^2 - 2 a.b`` (float32, torch), takes the
     minimum with the running distances and picks the argmax."""
     data = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))
@@ -30,7 +30,7 @@ def greedy_original(points: np.ndarray, num_select: int, start: int) -> np.ndarr
 
 def lof_sklearn(by_position: np.ndarray, k: int) -> np.ndarray:
     """(positions, N, d) -> LOF of every point, one scikit-learn ``LocalOutlierFactor`` per position, as
-    the original code (spec §2.3)."""
+    the original code (docs/protocol.md §2.3)."""
     from sklearn.neighbors import LocalOutlierFactor
 
     out = np.empty(by_position.shape[:2], dtype=np.float64)
@@ -41,7 +41,7 @@ def lof_sklearn(by_position: np.ndarray, k: int) -> np.ndarray:
 
 
 def tail_neighbourhoods_per_row(embeddings: np.ndarray, trim_percentile: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
-    """The TailSampler's adaptive neighbourhoods and reverse-vote class sizes (spec §2.4) as the official
+    """The TailSampler's adaptive neighbourhoods and reverse-vote class sizes (docs/protocol.md §2.4) as the official
     code computes them: a threshold per row in a loop (numpy), then ``scipy.stats.mode`` over the
     NaN-masked matrix of neighbourhood sizes (ties -> smallest). Returns (membership matrix, kappa)."""
     from scipy import stats

@@ -1,4 +1,4 @@
-"""Noisy long-tailed split manifests: generator (spec §1.3), reader, statistics.
+"""Noisy long-tailed split manifests: generator (docs/protocol.md §1.3), reader, statistics.
 
 A manifest is one CSV, ``results/{dataset}/splits/{tail}/seed{seed}.csv``, with one row per image that a
 run uses: ``image_id, category, subset (train|test), role, class_role (head|tail)``. Training rows have
@@ -29,7 +29,7 @@ _STEP = re.compile(r"^step_k(\d+)$")
 
 @dataclass(frozen=True)
 class SplitRules:
-    """The generator's rules; the defaults are the paper's (spec §1.3)."""
+    """The generator's rules; the defaults are the paper's (docs/protocol.md §1.3)."""
 
     noise_ratio: float = 0.1
     step_tail_fraction: float = 0.6
@@ -57,6 +57,29 @@ def tail_kind(tail: str) -> tuple[str, int | None]:
     if not match or int(match.group(1)) < 1:
         raise ValueError(f"unknown tail type {tail!r}; use 'pareto' or 'step_k<K>' with K >= 1")
     return "step", int(match.group(1))
+
+
+class SplitError(ValueError):
+    """A split that would not be long-tailed; the message names the classes, their sizes and the fix."""
+
+
+def full_size_tails(index: pd.DataFrame, tails: list[str], rules: SplitRules) -> list[str]:
+    """Problems visible from the class sizes alone: a step K or Pareto minimum at least a class's training
+    size would leave that class, if drawn as a tail, at its full size (no long tail)."""
+    sizes = index[index["split"] == "train"].groupby("category").size()
+    problems = []
+    for tail in tails:
+        kind, k_keep = tail_kind(tail)
+        limit = k_keep if kind == "step" else rules.pareto_min_size
+        what = f"K = {k_keep}" if kind == "step" else f"the Pareto minimum {rules.pareto_min_size}"
+        for category, size in sizes.items():
+            if size <= limit:
+                problems.append(
+                    f"{tail}: class {category} has {size} training images, so {what} keeps all of them and it "
+                    f"cannot be a tail; use a smaller K / splits.rules.pareto_min_size (below {size}), or give the "
+                    "class more training images"
+                )
+    return problems
 
 
 def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules) -> pd.DataFrame:
@@ -99,6 +122,14 @@ def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules)
         for i, c in enumerate(heads):
             noise[c] = min(int(counts[i]), len(defect_ids[c]))
 
+    full = [c for c in sorted(tail_set) if kept[c] >= n_orig[c]]
+    if full:
+        raise SplitError(
+            f"{tail}, seed {seed}: the tail classes "
+            + ", ".join(f"{c} ({n_orig[c]} training images)" for c in full)
+            + " keep their full size, so the split has no long tail; use a smaller K or "
+            "splits.rules.pareto_min_size, a smaller splits.rules.tail_threshold, or more training images"
+        )
     rows = []
     for c in categories:
         role = "tail" if c in tail_set else "head"
@@ -149,7 +180,8 @@ def split_statistics(manifest: pd.DataFrame, index: pd.DataFrame) -> pd.DataFram
 
 
 def read_manifest(path) -> pd.DataFrame:
-    manifest = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if list(manifest.columns) != MANIFEST_COLUMNS:
-        raise ValueError(f"{path} is not a split manifest (columns {list(manifest.columns)}); regenerate it")
-    return manifest
+    from .io import read_checked_csv
+
+    return read_checked_csv(path, "split manifest", MANIFEST_COLUMNS, dtype=str, keep_default_na=False)[
+        MANIFEST_COLUMNS
+    ]

@@ -1,6 +1,6 @@
 """Aggregation of per-class metrics into the paper's table layout, and CSV / LaTeX rendering.
 
-Per spec §3.2: for one seed, C_t / C_h / all are unweighted means over tail, head and all classes; the
+Per docs/protocol.md §3.2: for one seed, C_t / C_h / all are unweighted means over tail, head and all classes; the
 table reports the mean (and std) of those per-seed means over the seeds. Values are in percent.
 """
 
@@ -106,7 +106,8 @@ def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
     Kept per seed because a class's role (head or tail) changes from seed to seed."""
     keys = ["dataset", "metric", "method", "tail", "seed", "category", "class_role"]
-    table = metrics[keys + ["value"]].sort_values(keys).reset_index(drop=True)
+    extra = [c for c in ("n_test", "n_masks_emptied") if c in metrics]
+    table = metrics[keys + ["value"] + extra].sort_values(keys).reset_index(drop=True)
     table["value"] = 100.0 * table["value"]
     return table
 

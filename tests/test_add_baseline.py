@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from workflow_copy import copy_workflow, readme_block, tiny_config
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tailedcore.data.images import resize_crop
+from tailedcore.data.images import Geometry
 from tailedcore.features.backbones import WeightsNotFoundError, load_backbone, wrn50_weights_path
 from tailedcore.features.cache import FeatureConfig, FeatureExtractor
 from tailedcore.features.embed import aggregate_patches
@@ -18,7 +18,7 @@ def test_offline_backbone_recognises_coffee(lite0):
     from skimage import data
     from timm.data import ImageNetInfo
 
-    image = np.array(resize_crop(Image.fromarray(data.coffee()), 256, 224))
+    image = np.array(Geometry(resize=256, crop=224).apply(Image.fromarray(data.coffee())))
     batch = (torch.from_numpy(image).permute(2, 0, 1).float()[None] / 255 - 0.5) / 0.5
     with torch.no_grad():
         top = lite0.model(batch).softmax(-1)[0].topk(3)
@@ -49,7 +49,7 @@ def test_missing_wrn_weights_say_what_to_fetch(tmp_path, monkeypatch):
 
 
 def test_aggregation_matches_the_closed_form_of_the_paper_pipeline():
-    """wide_resnet50_2 dimensions (spec §2.1): layer2 512x28x28, layer3 1024x14x14, 1024 + 1024 -> 1024."""
+    """wide_resnet50_2 dimensions (docs/protocol.md §2.1): layer2 512x28x28, layer3 1024x14x14, 1024 + 1024 -> 1024."""
     gen = torch.Generator().manual_seed(0)
     layer2 = torch.randn(1, 512, 28, 28, generator=gen)
     layer3 = torch.randn(1, 1024, 14, 14, generator=gen)

@@ -7,8 +7,8 @@ import os
 import tarfile
 
 import pytest
-
 from http_fixture import FileServer
+
 from tailedcore.data.download import ChecksumError, DownloadError, download, extract
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # a few MiB so the transfer spans many chunks

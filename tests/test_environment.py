@@ -1,9 +1,9 @@
 """The conda environment lists exactly the package's dependencies, each pinned to a version pyproject allows."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tailedcore.data.images import ImageReadError, load_image, load_mask
+from tailedcore.data.images import Geometry, ImageReadError, load_image, load_mask
 from tailedcore.data.index import DatasetLayoutError, build_mvtec_index
 
 
@@ -33,7 +33,7 @@ def test_missing_mask_names_the_file_and_the_fix(copy_of):
     root, spec = copy_of
     mask = root / "fabric" / "ground_truth" / "stain" / "000_mask.png"
     mask.unlink()
-    with pytest.raises(DatasetLayoutError, match=r"000_mask\.png.*missing; add the binary mask"):
+    with pytest.raises(DatasetLayoutError, match=r"000.png is missing: add .*000_mask\.png"):
         build_mvtec_index(root, spec.categories)
 
 
@@ -55,14 +55,14 @@ def test_corrupt_image_names_the_file(copy_of):
     image = root / "fabric" / "train" / "good" / "000.png"
     image.write_bytes(b"not a png")
     with pytest.raises(ImageReadError, match=r"000\.png is not a readable image"):
-        load_image(image, 48, 48)
+        load_image(image, Geometry(resize=48, crop=48))
 
 
 def test_masks_are_binarised_before_resizing(tmp_path):
     raw = np.zeros((40, 60), np.uint8)
     raw[10:30, 20:40] = 3  # VisA-style small class id, not 255
     Image.fromarray(raw).save(tmp_path / "m.png")
-    mask = load_mask(tmp_path / "m.png", resize=40, crop=40)
+    mask = load_mask(tmp_path / "m.png", Geometry(resize=40, crop=40))
     assert mask.shape == (40, 40) and mask.dtype == bool
     # no resize (shorter side is already 40); the centre crop keeps columns 10..49 of 60
     assert mask.sum() == 400 and mask[10:30, 10:30].all()

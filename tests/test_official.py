@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_splits import MVTEC_TRAIN
 
 from tailedcore.data.index import build_visa_index
 from tailedcore.official import (
@@ -16,7 +17,6 @@ from tailedcore.official import (
     official_url,
 )
 from tailedcore.splits import split_statistics
-from test_splits import MVTEC_TRAIN
 
 DATA = Path(__file__).parent / "data"
 OFFICIAL = DATA / "official_splits"

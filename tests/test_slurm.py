@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from slurm_cluster import SlurmCluster, missing_binaries
 from workflow_copy import copy_workflow, readme_block, tiny_config
 

@@ -4,7 +4,7 @@ import pytest
 
 from tailedcore.splits import SplitRules, generate_split, pareto_profile, split_statistics, tail_kind
 
-# MVTec AD train/good counts and test defect counts (spec §1.1)
+# MVTec AD train/good counts and test defect counts (docs/protocol.md §1.1)
 MVTEC_TRAIN = dict(
     bottle=209,
     cable=224,

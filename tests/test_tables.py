@@ -106,7 +106,7 @@ def test_comparison_with_the_paper():
     comparison = compare_with_paper(summary, "mvtecad")
     ours = comparison[comparison["source"] == "ours"].set_index("group")
     assert ours.loc["tail", "paper"] == 95.82 and ours.loc["tail", "difference"] == pytest.approx(95.0 - 95.82)
-    assert "typo" in ours.loc["head", "paper_note"]  # spec §3.2: 95.34 contradicts its own C_t and all
+    assert "typo" in ours.loc["head", "paper_note"]  # docs/protocol.md §3.2: 95.34 contradicts its own C_t and all
     quoted = comparison[comparison["source"] == "quoted"]
     assert {"HVQ", "WinCLIP", "AnomalyCLIP"} <= set(quoted["method"]) and quoted["ours"].isna().all()
     assert "PatchCore" not in set(quoted["method"])  # methods we run are never quoted as if they were not

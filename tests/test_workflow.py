@@ -120,6 +120,26 @@ def test_snakemake_end_to_end(tmp_path):
     # features are computed once per category, not per run
     assert len(list((tmp_path / "results" / "tiny" / "features").rglob("*.patches.npy"))) == 3
 
+    # a results tree can be moved: paths inside the working directory are stored relative to it
+    index = pd.read_csv(tmp_path / "results" / "tiny" / "index.csv")
+    assert not index["image_path"].str.startswith("/").any()
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    tmp_path.rename(moved)
+    try:
+        config = moved / "tiny.yaml"
+        rerun = subprocess.run(
+            [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(moved), "--configfile", str(config)]
+            + ["--cores", "2", "--forcerun", "tables", "figures"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert rerun.returncode == 0, rerun.stderr[-3000:]
+        again = pd.read_csv(moved / "results" / "tables" / "tiny_image_auroc.csv", index_col="method")
+        pd.testing.assert_frame_equal(again, image)
+    finally:
+        moved.rename(tmp_path)
+
 
 def _snakemake(*args, cwd=ROOT):
     return subprocess.run([str(SNAKEMAKE), *args], capture_output=True, text=True, timeout=300, cwd=cwd)

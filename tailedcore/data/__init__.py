@@ -40,6 +40,7 @@ KNOWN_CATEGORIES = {
         "pipe_fryum",
     ),
     "synthetic": SYNTHETIC_TEXTURES + SYNTHETIC_OBJECTS,
+    "elpv": ("mono", "poly"),
 }
 
 
@@ -50,3 +51,39 @@ def dataset_categories(block: dict) -> list[str]:
     if block["kind"] in KNOWN_CATEGORIES:
         return list(KNOWN_CATEGORIES[block["kind"]])
     raise ValueError(f"dataset kind {block['kind']!r} needs an explicit `categories` list in the config")
+
+
+def folder_fingerprint(path: str, category: str) -> str:
+    """A digest of every file under ``<path>/<category>`` (relative name, size, modification time): a
+    folder dataset's per-category index is rebuilt when, and only when, this changes."""
+    import hashlib
+    import os
+
+    digest = hashlib.sha1()
+    top = os.path.join(os.path.expanduser(path), category)
+    if not os.path.isdir(top):
+        return "missing"
+    for folder, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            digest.update(
+                f"{os.path.relpath(os.path.join(folder, name), top)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+def folder_has_masks(block: dict) -> bool:
+    """Whether a dataset has defect masks (pixel labels), decided from the config and, for ``kind: folder``
+    with ``masks: auto``, from whether its categories have ``ground_truth/`` folders."""
+    import os
+
+    if block["kind"] == "elpv":
+        return False
+    if block["kind"] != "folder":
+        return True
+    masks = block.get("masks", "auto")
+    if masks != "auto":
+        return bool(masks)
+    root = os.path.expanduser(block["path"])
+    return any(os.path.isdir(os.path.join(root, c, "ground_truth")) for c in dataset_categories(block))

@@ -1,67 +1,213 @@
-"""Image and mask loading with the paper's preprocessing: shorter side to ``resize``, centre crop ``crop``."""
+"""Image and mask loading, and the geometry that maps every image, mask and anomaly map of a dataset onto
+one shared grid.
+
+Three geometries (``features.geometry``), the same for images, masks and anomaly maps:
+
+- ``crop``: the paper's preprocessing, shorter side to ``resize`` then a square centre crop of ``crop``;
+- ``resize``: squash to ``size`` = (height, width), any aspect;
+- ``pad``: letterbox into ``size``: scale to fit, aspect kept, centred; the padding is never scored as a
+  defect and never counted in pixel metrics (:meth:`Geometry.valid`).
+
+Images of any mode are read as RGB uint8 (16-bit and 32-bit greyscale scaled, not clipped; palette, RGBA,
+CMYK converted), masks of any mode are binarised (> 0), and the EXIF orientation is applied to both.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+GEOMETRIES = ("crop", "resize", "pad")
 
 
 class ImageReadError(ValueError):
     """An image or mask file cannot be read; the message names the file and the fix."""
 
 
-def _open(path: str | Path, mode: str) -> Image.Image:
+def _open_raw(path) -> Image.Image:
+    """The decoded image with its EXIF orientation applied."""
     try:
         with Image.open(path) as handle:
             handle.load()
-            return handle.convert(mode)
+            return ImageOps.exif_transpose(handle)
     except FileNotFoundError as err:
-        raise ImageReadError(f"{path} does not exist; rebuild the dataset index (results/<dataset>/index.csv)") from err
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ImageReadError(
+            f"{path} does not exist; rebuild the dataset index (results/<dataset>/index/<category>.csv)"
+        ) from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(
             f"{path} is not a readable image ({err}); re-download or re-extract the dataset, or delete the file "
-            "and rebuild the index"
+            "(a folder dataset's index follows its files)"
         ) from err
 
 
-def resize_shorter(image: Image.Image, resize: int) -> Image.Image:
-    """torchvision ``Resize(resize)``: shorter side to ``resize``, bilinear (PIL antialiases when shrinking)."""
-    width, height = image.size
-    if width <= height:
-        new_w, new_h = resize, int(resize * height / width)
-    else:
-        new_w, new_h = int(resize * width / height), resize
-    return image.resize((new_w, new_h), Image.BILINEAR) if (new_w, new_h) != (width, height) else image
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB of any PIL mode. 16-bit and 32-bit greyscale are scaled to 8 bits over their full range
+    (65535 -> 255), never clipped; float images are taken as 0..1."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image).astype(np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max(initial=0) <= 65535 else float(array.max())
+        scaled = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB")
+    if image.mode == "F":
+        scaled = np.clip(np.round(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA").convert("RGB")
+    return image.convert("RGB")
 
 
-def resize_crop(image: Image.Image, resize: int, crop: int) -> Image.Image:
-    """torchvision ``Resize(resize)`` then ``CenterCrop(crop)``."""
-    image = resize_shorter(image, resize)
-    new_w, new_h = image.size
-    left = int(round((new_w - crop) / 2.0))
-    top = int(round((new_h - crop) / 2.0))
-    return image.crop((left, top, left + crop, top + crop))
+def mask_array(image: Image.Image) -> np.ndarray:
+    """A mask of any mode as bool (non-zero = defect): a palette mask by its colours (not its indices), an
+    alpha channel masks out fully transparent pixels."""
+    if image.mode == "P":
+        image = image.convert("RGBA")
+    array = np.asarray(image)
+    if array.ndim == 2:
+        return array > 0
+    if image.mode in ("RGBA", "LA"):
+        return (array[..., :-1] > 0).any(axis=-1) & (array[..., -1] > 0)
+    return (array > 0).any(axis=-1)
 
 
-def load_image(path: str | Path, resize: int, crop: int) -> np.ndarray:
-    """RGB uint8 array (crop, crop, 3)."""
-    return np.asarray(resize_crop(_open(path, "RGB"), resize, crop))
+@dataclass(frozen=True)
+class Geometry:
+    """Where every image of a dataset lands on the shared (height, width) grid."""
+
+    mode: str = "crop"
+    resize: int = 256
+    crop: int = 224
+    size: tuple[int, int] | None = None  # (height, width), for resize and pad
+
+    def __post_init__(self):
+        if self.mode not in GEOMETRIES:
+            raise ValueError(f"unknown geometry {self.mode!r}; choose one of {GEOMETRIES}")
+        if self.mode == "crop" and self.crop > self.resize:
+            raise ValueError(f"features.crop ({self.crop}) is larger than features.resize ({self.resize})")
+        if self.mode != "crop" and (self.size is None or len(self.size) != 2):
+            raise ValueError(f"geometry {self.mode!r} needs features.size: [height, width]")
+
+    @classmethod
+    def from_features(cls, features: dict) -> Geometry:
+        mode = features.get("geometry", "crop")
+        size = features.get("size")
+        return cls(
+            mode=mode,
+            resize=int(features.get("resize", 256)),
+            crop=int(features.get("crop", 224)),
+            size=(int(size[0]), int(size[1])) if size is not None and mode != "crop" else None,
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of every image, mask and anomaly map."""
+        return (self.crop, self.crop) if self.mode == "crop" else tuple(self.size)
+
+    def describe(self) -> str:
+        if self.mode == "crop":
+            return f"crop {self.crop} (shorter side {self.resize})"
+        return f"{self.mode} {self.size[0]}x{self.size[1]}"
+
+    def _layout(self, width: int, height: int):
+        """(resized (w, h), the box of the resized image kept (crop), or pasted (pad), in output pixels)."""
+        out_h, out_w = self.shape
+        if self.mode == "crop":
+            if width <= height:
+                new = (self.resize, int(self.resize * height / width))
+            else:
+                new = (int(self.resize * width / height), self.resize)
+            left = int(round((new[0] - self.crop) / 2.0))
+            top = int(round((new[1] - self.crop) / 2.0))
+            return new, (left, top, left + self.crop, top + self.crop)
+        if self.mode == "resize":
+            return (out_w, out_h), (0, 0, out_w, out_h)
+        scale = min(out_w / width, out_h / height)
+        new = (max(1, min(out_w, round(width * scale))), max(1, min(out_h, round(height * scale))))
+        left, top = (out_w - new[0]) // 2, (out_h - new[1]) // 2
+        return new, (left, top, left + new[0], top + new[1])
+
+    def apply(self, image: Image.Image, fill=0) -> Image.Image:
+        """An image (any mode PIL accepts) on the output grid. ``fill``: the padding value (pad only)."""
+        new, box = self._layout(*image.size)
+        resized = image.resize(new, Image.BILINEAR) if new != image.size else image
+        if self.mode == "crop":
+            return resized.crop(box)
+        if self.mode == "resize":
+            return resized
+        canvas = Image.new(resized.mode, (self.shape[1], self.shape[0]), fill)
+        canvas.paste(resized, box[:2])
+        return canvas
+
+    def apply_resize_only(self, image: Image.Image) -> Image.Image:
+        """Crop geometry only: the resized image before its centre crop (the start of the rotated views)."""
+        new, _ = self._layout(*image.size)
+        return image.resize(new, Image.BILINEAR) if new != image.size else image
+
+    def valid(self, width: int, height: int) -> np.ndarray:
+        """(height, width) bool of the output pixels that show the image (False = padding)."""
+        out = np.zeros(self.shape, dtype=bool)
+        if self.mode != "pad":
+            out[:] = True
+            return out
+        _, (left, top, right, bottom) = self._layout(width, height)
+        out[top:bottom, left:right] = True
+        return out
+
+    def valid_cells(self, width: int, height: int, grid: tuple[int, int]) -> np.ndarray:
+        """(gh, gw) bool of the patch cells whose centre shows the image (at least the central cell)."""
+        if self.mode != "pad":
+            return np.ones(grid, dtype=bool)
+        valid = self.valid(width, height)
+        rows = ((np.arange(grid[0]) + 0.5) * self.shape[0] / grid[0]).astype(int)
+        cols = ((np.arange(grid[1]) + 0.5) * self.shape[1] / grid[1]).astype(int)
+        cells = valid[np.ix_(rows, cols)]
+        if not cells.any():
+            cells[grid[0] // 2, grid[1] // 2] = True
+        return cells
+
+    def area_scale(self, width: int, height: int) -> float:
+        """Output pixels per source pixel."""
+        new, _ = self._layout(width, height)
+        return new[0] * new[1] / float(width * height)
 
 
-def load_mask(path: str | Path, resize: int, crop: int, gt_rule: str = "exact_one") -> np.ndarray:
-    """Binary mask (crop, crop) of bool.
+def load_image(path, geometry: Geometry, fill=0) -> np.ndarray:
+    """RGB uint8 array (height, width, 3) on the geometry's grid."""
+    return np.asarray(geometry.apply(to_rgb(_open_raw(path)), fill))
 
-    The raw mask is binarised (> 0) first, which fixes VisA's small-id masks, then resized like the image.
-    ``gt_rule`` decides which resized pixels count as anomalous: ``exact_one`` keeps pixels whose resized
-    value is exactly 255 (the original code's uint8 cast), ``half`` keeps pixels >= 128.
-    """
-    raw = np.asarray(_open(path, "L"))
-    binary = Image.fromarray(((raw > 0) * 255).astype(np.uint8))
-    resized = np.asarray(resize_crop(binary, resize, crop))
+
+def threshold_mask(resized: np.ndarray, gt_rule: str) -> np.ndarray:
+    """Which resized mask pixels (0..255) count as defect: ``exact_one`` keeps pixels whose resized value is
+    exactly 255 (the original code's uint8 cast), ``half`` keeps pixels >= 128."""
     if gt_rule == "exact_one":
         return resized == 255
     if gt_rule == "half":
         return resized >= 128
     raise ValueError(f"unknown gt_rule {gt_rule!r}; use 'exact_one' or 'half'")
+
+
+def read_mask(path) -> np.ndarray:
+    """The source mask as bool (height, width), EXIF orientation applied, binarised (> 0)."""
+    return mask_array(_open_raw(path))
+
+
+def transform_mask(binary: np.ndarray, geometry: Geometry, gt_rule: str = "exact_one") -> np.ndarray:
+    """A source bool mask on the geometry's grid, resized like the image and thresholded by ``gt_rule``."""
+    image = Image.fromarray(binary.astype(np.uint8) * 255)
+    return threshold_mask(np.asarray(geometry.apply(image, 0)), gt_rule)
+
+
+def load_mask(path, geometry: Geometry, gt_rule: str = "exact_one") -> np.ndarray:
+    """Binary mask (height, width) of bool on the geometry's grid (VisA's small-id masks are fixed by the
+    binarisation)."""
+    return transform_mask(read_mask(path), geometry, gt_rule)
+
+
+def header(path) -> tuple[int, int, str]:
+    """(width, height, mode) from the file header, EXIF orientation applied, without decoding the pixels."""
+    with Image.open(path) as handle:
+        width, height = handle.size
+        orientation = handle.getexif().get(0x0112, 1)
+        return (height, width, handle.mode) if orientation in (5, 6, 7, 8) else (width, height, handle.mode)

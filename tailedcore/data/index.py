@@ -1,36 +1,81 @@
 """Dataset index: one row per image, the only view of a dataset that later stages use.
 
-Columns: ``image_id, category, split (train|test), label (good|<defect type>), image_path, mask_path``.
-Paths are absolute. ``image_id`` is ``<category>/<split>/<label>/<file stem>`` and unique.
+Columns: ``image_id, category, split (train|test), label (good|<defect type>), image_path, mask_path, width,
+height``. ``width`` / ``height`` are the image's size after its EXIF orientation (read from the header, no
+decoding). Paths inside the working directory are stored relative to it, so a results tree can be moved;
+others stay absolute. ``image_id`` is ``<category>/<split>/<label>/<file stem>`` and unique.
+
+Building an index checks every file's header and lists every offender at once: missing masks, unreadable
+images or masks, masks whose size differs from their image's.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-INDEX_COLUMNS = ["image_id", "category", "split", "label", "image_path", "mask_path"]
+INDEX_COLUMNS = ["image_id", "category", "split", "label", "image_path", "mask_path", "width", "height"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+MAX_LISTED = 40
 
 
 class DatasetLayoutError(ValueError):
     """The dataset on disk does not have the expected layout; the message names the path and the fix."""
 
 
+def raise_all(problems: list[str], what: str) -> None:
+    """One error listing every problem (the first ``MAX_LISTED``, then how many more)."""
+    if not problems:
+        return
+    lines = problems[:MAX_LISTED]
+    more = f"\n  ... and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+    raise DatasetLayoutError(f"{len(problems)} problem(s) {what}:\n  " + "\n  ".join(lines) + more)
+
+
+def portable_path(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies inside it, else absolute."""
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
 def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def build_mvtec_index(root: str | Path, categories: list[str] | tuple[str, ...]) -> pd.DataFrame:
+def _find_mask(folder: Path, stem: str, listing: dict[Path, dict[str, Path]]) -> Path | None:
+    """``<stem>_mask.<ext>`` or ``<stem>.<ext>`` in ``folder``, any image extension, any case."""
+    if folder not in listing:
+        listing[folder] = {p.name.lower(): p for p in _images_in(folder)} if folder.is_dir() else {}
+    names = listing[folder]
+    for base in (f"{stem}_mask", stem):
+        for suffix in (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"):
+            if f"{base}{suffix}".lower() in names:
+                return names[f"{base}{suffix}".lower()]
+    return None
+
+
+def category_has_masks(root: str | Path, category: str) -> bool:
+    return (Path(root) / category / "ground_truth").is_dir()
+
+
+def build_mvtec_index(
+    root: str | Path, categories: list[str] | tuple[str, ...], masks: bool | str = "auto"
+) -> pd.DataFrame:
     """Index an MVTec-AD-layout folder: ``<category>/{train/good, test/<label>, ground_truth/<label>}``.
 
-    Every anomalous test image needs ``ground_truth/<label>/<stem>_mask.png``. Errors name the offending
-    path and what to do; nothing is silently skipped.
+    ``masks``: True = every defect image needs ``ground_truth/<label>/<stem>_mask.<ext>`` (or
+    ``<stem>.<ext>``); False = image labels only (masks ignored); ``auto`` = True when the category has a
+    ``ground_truth/`` folder. Every problem of every category is listed in one error.
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetLayoutError(f"dataset folder {root} does not exist; check the dataset path in the config")
+        raise DatasetLayoutError(f"dataset folder {root} does not exist; check the dataset's `path` in the config")
     present = sorted(p.name for p in root.iterdir() if p.is_dir())
     missing = [c for c in categories if c not in present]
     if missing:
@@ -38,35 +83,40 @@ def build_mvtec_index(root: str | Path, categories: list[str] | tuple[str, ...])
             f"categories {missing} are not folders of {root} (found: {present}); fix the dataset's "
             "`categories` list in the config or the dataset folder"
         )
-    rows = []
+    rows, problems, listing = [], [], {}
     for category in categories:
         cat_dir = root / category
         train_dir, test_dir = cat_dir / "train" / "good", cat_dir / "test"
-        for needed in (train_dir, test_dir):
-            if not needed.is_dir():
-                raise DatasetLayoutError(
-                    f"{needed} is missing: an MVTec-layout category needs train/good/ and test/<label>/ "
-                    "(and ground_truth/<label>/<name>_mask.png for every defect image)"
-                )
+        absent = [str(p) for p in (train_dir, test_dir) if not p.is_dir()]
+        if absent:
+            problems += [
+                f"{p} is missing: an MVTec-layout category needs train/good/ and test/<label>/ (and "
+                "ground_truth/<label>/<name>_mask.png for every defect image, unless the dataset has image "
+                "labels only)"
+                for p in absent
+            ]
+            continue
         train_images = _images_in(train_dir)
         if not train_images:
-            raise DatasetLayoutError(f"{train_dir} holds no images ({sorted(IMAGE_SUFFIXES)})")
+            problems.append(f"{train_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}, any case)")
         rows += [_row(category, "train", "good", p, None) for p in train_images]
         labels = sorted(p.name for p in test_dir.iterdir() if p.is_dir())
         if "good" not in labels:
-            raise DatasetLayoutError(f"{test_dir / 'good'} is missing: the test split needs normal images")
+            problems.append(f"{test_dir / 'good'} is missing: the test split needs normal images")
+        with_masks = category_has_masks(root, category) if masks == "auto" else bool(masks)
         for label in labels:
             for image in _images_in(test_dir / label):
                 mask = None
-                if label != "good":
-                    mask = cat_dir / "ground_truth" / label / f"{image.stem}_mask.png"
-                    if not mask.is_file():
-                        raise DatasetLayoutError(
-                            f"mask {mask} for defect image {image} is missing; add the binary mask "
-                            "(non-zero = defect) or remove the image"
+                if label != "good" and with_masks:
+                    mask = _find_mask(cat_dir / "ground_truth" / label, image.stem, listing)
+                    if mask is None:
+                        problems.append(
+                            f"mask for defect image {image} is missing: add "
+                            f"{cat_dir / 'ground_truth' / label / (image.stem + '_mask.png')} (non-zero = defect), "
+                            "remove the image, or set the dataset's `masks: false` (image labels only)"
                         )
                 rows.append(_row(category, "test", label, image, mask))
-    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS))
+    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, f"in the dataset folder {root}")
 
 
 def _row(category: str, split: str, label: str, image: Path, mask: Path | None) -> dict:
@@ -75,28 +125,73 @@ def _row(category: str, split: str, label: str, image: Path, mask: Path | None) 
         "category": category,
         "split": split,
         "label": label,
-        "image_path": str(image.resolve()),
-        "mask_path": str(mask.resolve()) if mask is not None else "",
+        "image_path": portable_path(image),
+        "mask_path": portable_path(mask) if mask is not None else "",
     }
 
 
-def finish_index(index: pd.DataFrame) -> pd.DataFrame:
-    """Sort by (category, split, label, image_id) and check the invariants every stage relies on."""
+def _headers(paths: list[str]) -> list[tuple | str]:
+    """Header of every file: (width, height, mode), or the error text of an unreadable one."""
+    from .images import header
+
+    def one(path):
+        try:
+            return header(path)
+        except Exception as err:  # noqa: BLE001 - every unreadable file is reported, whatever the reason
+            return f"{type(err).__name__}: {err}"
+
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+        return list(pool.map(one, paths, chunksize=64))
+
+
+def finish_index(index: pd.DataFrame, problems: list[str] | None = None, where: str = "in the dataset") -> pd.DataFrame:
+    """Read every image's and mask's header, add the sizes, check the invariants every stage relies on and
+    sort by (category, split, label, image_id). ``problems`` found earlier (layout) are listed with the
+    header problems, every offender in one error."""
+    problems = list(problems or [])
     dup = index["image_id"][index["image_id"].duplicated()]
     if len(dup):
-        raise DatasetLayoutError(f"duplicate image ids {dup.tolist()[:5]}: two files share a stem in one folder")
+        problems += [f"two files share the image id {i} (same stem in one folder, e.g. a.png and a.jpg)" for i in dup]
     for category, part in index.groupby("category"):
         test = part[part["split"] == "test"]
         if not (test["label"] != "good").any():
-            raise DatasetLayoutError(f"category {category} has no anomalous test image; AUROC is undefined")
+            problems.append(f"category {category} has no anomalous test image; AUROC is undefined")
+    image_headers = _headers(index["image_path"].tolist())
+    has_mask = index["mask_path"] != ""
+    mask_headers = dict(zip(index.index[has_mask], _headers(index.loc[has_mask, "mask_path"].tolist()), strict=True))
+    widths, heights = [], []
+    for row, image, image_header in zip(index.index, index["image_path"], image_headers, strict=True):
+        if isinstance(image_header, str):
+            problems.append(f"{image}: unreadable image ({image_header}); replace or delete it")
+            widths.append(0)
+            heights.append(0)
+            continue
+        widths.append(image_header[0])
+        heights.append(image_header[1])
+        if row in mask_headers:
+            mask, mask_header = index.at[row, "mask_path"], mask_headers[row]
+            if isinstance(mask_header, str):
+                problems.append(f"{mask}: unreadable mask ({mask_header}); replace or delete it")
+            elif mask_header[:2] != image_header[:2]:
+                problems.append(
+                    f"{mask}: mask is {mask_header[0]}x{mask_header[1]} but its image {image} is "
+                    f"{image_header[0]}x{image_header[1]} (width x height); a mask must have its image's size"
+                )
+    raise_all(problems, where)
+    index = index.assign(width=widths, height=heights)
     return index.sort_values(["category", "split", "label", "image_id"], kind="stable").reset_index(drop=True)
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
-    index = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if list(index.columns) != INDEX_COLUMNS:
-        raise DatasetLayoutError(f"{path} is not a dataset index (columns {list(index.columns)}); rebuild it")
-    return index
+    from ..io import DamagedFileError, read_checked_csv, rebuild_hint
+
+    index = read_checked_csv(path, "dataset index", INDEX_COLUMNS, dtype=str, keep_default_na=False)[INDEX_COLUMNS]
+    try:
+        return index.astype({"width": int, "height": int})
+    except ValueError as err:
+        raise DamagedFileError(
+            f"{path} (dataset index) has a damaged size column ({err}); {rebuild_hint(path)}"
+        ) from err
 
 
 def build_visa_index(root: str | Path, categories: list[str] | tuple[str, ...]) -> pd.DataFrame:
@@ -118,18 +213,21 @@ def build_visa_index(root: str | Path, categories: list[str] | tuple[str, ...]) 
     unknown = sorted(set(categories) - set(table["object"]))
     if unknown:
         raise DatasetLayoutError(f"categories {unknown} are not in {csv_path}; fix the dataset's `categories`")
-    rows = []
+    rows, problems = [], []
     for record in table[table["object"].isin(categories)].itertuples(index=False):
         label = "good" if record.label == "normal" else "bad"
         image = root / record.image
         if not image.is_file():
-            raise DatasetLayoutError(f"{image} (listed in {csv_path}) is missing; re-extract the VisA archive")
+            problems.append(f"{image} (listed in {csv_path}) is missing; re-extract the VisA archive")
+            continue
         mask = None
         if label != "good":
             if not record.mask:
-                raise DatasetLayoutError(f"{csv_path}: anomalous image {record.image} has no mask entry")
+                problems.append(f"{csv_path}: anomalous image {record.image} has no mask entry")
+                continue
             mask = root / record.mask
             if not mask.is_file():
-                raise DatasetLayoutError(f"mask {mask} (listed in {csv_path}) is missing; re-extract the VisA archive")
+                problems.append(f"mask {mask} (listed in {csv_path}) is missing; re-extract the VisA archive")
+                continue
         rows.append(_row(record.object, record.split, label, image, mask))
-    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS))
+    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, f"in the VisA folder {root}")

@@ -1,4 +1,4 @@
-"""Tail augmentation views (spec §2.5): rotations and flips of the predicted tail images only.
+"""Tail augmentation views (docs/protocol.md §2.5): rotations and flips of the predicted tail images only.
 
 ``rot15flip`` / ``rot30flip`` / ``rot45flip``: every angle step x {no flip, flip}, minus the identity,
 starting from the resized (not cropped) image: flip, edge-pad by ceil((sqrt(2)*crop - crop)/2), rotate
@@ -13,35 +13,36 @@ import math
 import numpy as np
 from PIL import Image
 
-from ..data.images import _open, resize_crop, resize_shorter
+from ..data.images import Geometry, _open_raw, to_rgb
 
 AUGMENTATIONS = ("none", "rot15flip", "rot30flip", "rot45flip", "rotflip")
 _STEPS = {"rot15flip": 15, "rot30flip": 30, "rot45flip": 45}
 
 
-def num_views(kind: str) -> int:
-    if kind == "none":
-        return 0
-    if kind == "rotflip":
-        return 7
-    return 2 * (360 // _STEPS[kind]) - 1
+def _centre_crop(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    rows, cols = array.shape[:2]
+    top, left = int(round((rows - height) / 2.0)), int(round((cols - width) / 2.0))
+    return array[top : top + height, left : left + width]
 
 
-def _centre_crop(array: np.ndarray, crop: int) -> np.ndarray:
-    height, width = array.shape[:2]
-    top, left = int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
-    return array[top : top + crop, left : left + crop]
+def tail_views(path: str, geometry: Geometry, kind: str, fill=0) -> list[np.ndarray]:
+    """The extra views (uint8 (height, width, 3) on the geometry's grid) of one image, without the identity.
 
-
-def tail_views(path: str, resize: int, crop: int, kind: str) -> list[np.ndarray]:
-    """The extra views (uint8 (crop, crop, 3)) of one image, without the identity view."""
+    Crop geometry: as the original code (rotations start from the resized, uncropped image). Resize and pad
+    geometries rotate the geometry's output, edge-padded so that no corner comes from outside it; on a
+    non-square grid ``rotflip`` keeps the shape-preserving views only (horizontal and vertical flip, 180
+    degrees: 3 views).
+    """
     if kind not in AUGMENTATIONS:
         raise ValueError(f"unknown tail augmentation {kind!r}; choose from {AUGMENTATIONS}")
     if kind == "none":
         return []
-    image = _open(path, "RGB")
+    image = to_rgb(_open_raw(path))
+    height, width = geometry.shape
     if kind == "rotflip":
-        base = np.asarray(resize_crop(image, resize, crop))
+        base = np.asarray(geometry.apply(image, fill))
+        if height != width:
+            return [np.ascontiguousarray(v) for v in (base[:, ::-1], base[::-1], base[::-1, ::-1])]
         views = []
         for flip in (False, True):
             oriented = base[:, ::-1] if flip else base
@@ -49,17 +50,23 @@ def tail_views(path: str, resize: int, crop: int, kind: str) -> list[np.ndarray]
                 if flip or quarter:
                     views.append(np.ascontiguousarray(np.rot90(oriented, quarter)))
         return views
-    resized = np.asarray(resize_shorter(image, resize))
-    pad = math.ceil((math.sqrt(2) * crop - crop) / 2)
+    if geometry.mode == "crop":
+        source = np.asarray(geometry.apply_resize_only(image))
+        pad = math.ceil((math.sqrt(2) * geometry.crop - geometry.crop) / 2)
+        pads = ((pad, pad), (pad, pad), (0, 0))
+    else:
+        source = np.asarray(geometry.apply(image, fill))
+        side = math.ceil(math.hypot(height, width))
+        pads = ((math.ceil((side - height) / 2),) * 2, (math.ceil((side - width) / 2),) * 2, (0, 0))
     views = []
     for flip in (False, True):
-        oriented = resized[:, ::-1] if flip else resized
-        padded = np.pad(oriented, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+        oriented = source[:, ::-1] if flip else source
+        padded = np.pad(oriented, pads, mode="edge")
         for angle in range(0, 360, _STEPS[kind]):
             if not flip and angle == 0:
                 continue
             rotated = Image.fromarray(np.ascontiguousarray(padded))
             if angle:
                 rotated = rotated.rotate(angle, resample=Image.NEAREST, expand=False, fillcolor=(0, 0, 0))
-            views.append(_centre_crop(np.asarray(rotated), crop))
+            views.append(_centre_crop(np.asarray(rotated), height, width))
     return views

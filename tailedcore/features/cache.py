@@ -8,6 +8,7 @@ Files for one ``(dataset, backbone, category)`` under ``results/{dataset}/featur
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ import pandas as pd
 import torch
 
 from ..compute import resolve_device
-from ..data.images import load_image
+from ..data.images import Geometry, ImageReadError, load_image
+from ..io import DamagedFileError, load_array, rebuild_hint
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
 
@@ -29,13 +31,21 @@ log = logging.getLogger(__name__)
 class FeatureConfig:
     backbone: str = "efficientnet_lite0"
     weights: str | None = None
+    geometry: str = "crop"
     resize: int = 256
     crop: int = 224
+    size: tuple[int, int] | None = None
     pretrain_dim: int = 1024
     target_dim: int = 1024
     patch_size: int = 3
     batch_size: int = 32
     device: str = "cpu"
+
+    @property
+    def geo(self) -> Geometry:
+        return Geometry.from_features(
+            {"geometry": self.geometry, "resize": self.resize, "crop": self.crop, "size": self.size}
+        )
 
 
 class FeatureExtractor:
@@ -48,6 +58,8 @@ class FeatureExtractor:
         self.backbone.model.to(self.device)
         self.mean = torch.tensor(self.backbone.mean, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(self.backbone.std, device=self.device).view(1, 3, 1, 1)
+        # letterbox padding in the backbone's mean colour: it normalises to zero
+        self.fill = tuple(int(round(255 * m)) for m in self.backbone.mean)
 
     @torch.no_grad()
     def __call__(self, images_uint8: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,23 +99,45 @@ def extract_category(
     started = time.perf_counter()
     patches_out = global_out = None
     bs = config.batch_size
+    geometry, failures = config.geo, []
+
+    def load(path):
+        try:
+            return load_image(path, geometry, extractor.fill)
+        except ImageReadError as err:
+            failures.append(str(err))
+            return None
+
+    # written under temporary names, renamed into place once complete: a killed job never leaves a
+    # complete-looking cache file
+    partial = {key: path.with_name(f".{path.name}.partial{path.suffix}") for key, path in paths.items()}
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        load = lambda p: load_image(p, config.resize, config.crop)  # noqa: E731
         pending = pool.map(load, image_paths)
         for start in range(0, len(image_paths), bs):
-            images = np.stack([next(pending) for _ in range(min(bs, len(image_paths) - start))])
+            loaded = [next(pending) for _ in range(min(bs, len(image_paths) - start))]
+            if failures:  # keep reading to list every unreadable image at once
+                continue
+            images = np.stack(loaded)
             patches, global_embedding = extractor(images)
             if patches_out is None:
                 patches_out = np.lib.format.open_memmap(
-                    paths["patches"], mode="w+", dtype=np.float16, shape=(len(image_paths),) + patches.shape[1:]
+                    partial["patches"], mode="w+", dtype=np.float16, shape=(len(image_paths),) + patches.shape[1:]
                 )
                 global_out = np.zeros((len(image_paths), global_embedding.shape[1]), dtype=np.float32)
             patches_out[start : start + len(images)] = patches.astype(np.float16)
             global_out[start : start + len(images)] = global_embedding
+    if failures:
+        del patches_out
+        partial["patches"].unlink(missing_ok=True)
+        raise ImageReadError(
+            f"{len(failures)} image(s) of category {category} cannot be read:\n  " + "\n  ".join(failures)
+        )
     patches_out.flush()
     del patches_out
-    np.save(paths["global"], global_out)
-    paths["ids"].write_text("\n".join(rows["image_id"]) + "\n")
+    np.save(partial["global"], global_out)
+    partial["ids"].write_text("\n".join(rows["image_id"]) + "\n")
+    for key in ("ids", "global", "patches"):
+        os.replace(partial[key], paths[key])
     seconds = time.perf_counter() - started
     log.info("%s: %d images in %.1f s (%.1f images/s)", category, len(image_paths), seconds, len(image_paths) / seconds)
     return {"category": category, "images": len(image_paths), "seconds": seconds}
@@ -116,14 +150,18 @@ class FeatureStore:
         self.patches, self.global_embeddings, self.rows = {}, {}, {}
         for category in categories:
             paths = cache_paths(folder, category)
-            self.patches[category] = np.load(paths["patches"], mmap_mode="r")
-            self.global_embeddings[category] = np.load(paths["global"])
-            ids = paths["ids"].read_text().split()
-            if len(ids) != len(self.patches[category]):
-                raise ValueError(
-                    f"{paths['ids']} lists {len(ids)} ids for {len(self.patches[category])} rows; "
-                    "delete the category's feature files and rerun"
+            patches = load_array(paths["patches"], "patch feature cache", mmap=True)
+            embeddings = load_array(paths["global"], "global embedding cache")
+            ids = paths["ids"].read_text().split() if paths["ids"].is_file() else None
+            if ids is None:
+                raise DamagedFileError(f"{paths['ids']} (feature cache ids) is missing; {rebuild_hint(paths['ids'])}")
+            if patches.ndim != 4 or not (len(ids) == len(patches) == len(embeddings)):
+                raise DamagedFileError(
+                    f"the feature cache of {category} in {folder} does not fit together: {len(ids)} ids in "
+                    f"{paths['ids']}, patches {patches.shape} in {paths['patches']}, global {embeddings.shape}; "
+                    f"{rebuild_hint(paths['patches'])}"
                 )
+            self.patches[category], self.global_embeddings[category] = patches, embeddings
             self.rows[category] = {image_id: row for row, image_id in enumerate(ids)}
 
     def _gather(self, arrays: dict, image_ids: list[str], categories: list[str]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""PatchCore-style locally aware patch features (spec §2.1), for any backbone with two stages."""
+"""PatchCore-style locally aware patch features (docs/protocol.md §2.1), for any backbone with two stages."""
 
 from __future__ import annotations
 

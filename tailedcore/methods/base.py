@@ -7,8 +7,9 @@ and returns a report; ``score(test)`` returns image scores and patch score maps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

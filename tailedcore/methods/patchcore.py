@@ -1,4 +1,4 @@
-"""PatchCore (spec §2.8): greedy coreset of all training patches, nearest-neighbour patch scores."""
+"""PatchCore (docs/protocol.md §2.8): greedy coreset of all training patches, nearest-neighbour patch scores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SoftPatch (spec §2.8): position-wise LOF denoising, greedy coreset of the kept patches, and patch
+"""SoftPatch (docs/protocol.md §2.8): position-wise LOF denoising, greedy coreset of the kept patches, and patch
 scores weighted by the LOF of the nearest memory patch."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""TailedCore (spec §2.6): memory = S_tail (TailSampler + augmented views + coreset) and S_clean
-(position-wise LOF on all patches + coreset); 1-NN squared L2 scores (spec §2.7)."""
+"""TailedCore (docs/protocol.md §2.6): memory = S_tail (TailSampler + augmented views + coreset) and S_clean
+(position-wise LOF on all patches + coreset); 1-NN squared L2 scores (docs/protocol.md §2.7)."""
 
 from __future__ import annotations
 

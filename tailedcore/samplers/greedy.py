@@ -1,4 +1,4 @@
-"""Exact greedy k-center coreset (spec §2.2).
+"""Exact greedy k-center coreset (docs/protocol.md §2.2).
 
 Selection rule: start at ``start``; then repeatedly pick the point farthest from its nearest chosen centre
 (first index on ties). Squared distances order points exactly like the Euclidean distances of the
@@ -142,9 +142,9 @@ def greedy_kcenter(
 ):
     """Indices (in selection order) of the greedy k-center selection starting at ``start``.
 
-    ``device``: cpu | cuda | auto; None = the process's (``compute.set_device``). ``prune=False`` is the reference: the full distance update every
-    iteration with the same arithmetic. With ``return_work`` also returns the fraction of the P x M point
-    distances actually computed.
+    ``device``: cpu | cuda | auto; None = the process's (``compute.set_device``). ``prune=False`` is the
+    reference: the full distance update every iteration with the same arithmetic. With ``return_work`` also
+    returns the fraction of the P x M point distances actually computed.
     """
     num_points = len(points)
     if not 1 <= num_select <= num_points:

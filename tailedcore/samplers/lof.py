@@ -1,4 +1,4 @@
-"""Position-wise LOF noise discriminator (SoftPatch; spec §2.3).
+"""Position-wise LOF noise discriminator (SoftPatch; docs/protocol.md §2.3).
 
 Every patch is compared only with the patches at the same (y, x) of the other training images: one Local
 Outlier Factor model per position, on a random 128-d projection. The patches whose LOF is at or above

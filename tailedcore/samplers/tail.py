@@ -1,4 +1,4 @@
-"""TailSampler (spec §2.4): estimate each image's class size from global embeddings, flag the tail.
+"""TailSampler (docs/protocol.md §2.4): estimate each image's class size from global embeddings, flag the tail.
 
 The default mode ``ada_trim_min-mode`` is the official code's: similarities on a 1/N grid, a per-image
 adaptive threshold (the most similar 85 % of the half-angle neighbourhood), a class-size vote that takes

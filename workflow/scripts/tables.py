@@ -12,5 +12,7 @@ written = make_tables(
     sm.params.methods,
     sm.params.out_dir,
     sm.params.compare_with,
+    table_metrics=tuple(sm.params.table_metrics),
+    summaries=sm.params.summaries,
 )
 log.info("wrote %s", [str(p) for p in written])

@@ -1,0 +1,104 @@
+"""Config checks at parse time, before any job: the schema's errors in a few lines each (the offending key, the
+allowed keys or values, a "did you mean" for near misses), method blocks for known methods only, and devices
+that exist. Light imports only: the workflow calls this while parsing."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid config; the message names every offending key and the fix."""
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
+    """Every schema violation of ``config`` as one short line."""
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        where = _where(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
+            allowed = sorted(error.schema["properties"])
+            extra = sorted(set(error.instance) - set(allowed))
+            for key in extra:
+                prefix = f"{where}." if error.absolute_path else ""
+                problems.append(
+                    f"unknown key {prefix}{key}{_suggest(key, allowed)}; allowed here: {', '.join(allowed)}"
+                )
+        elif error.validator == "enum":
+            problems.append(
+                f"{where}: {error.instance!r} is not allowed{_suggest(error.instance, error.validator_value)}; "
+                f"choose one of {', '.join(map(str, error.validator_value))}"
+            )
+        elif error.validator == "required":
+            problems.append(f"{where}: {error.message}")
+        elif error.validator in ("oneOf", "anyOf", "allOf") or error.validator == "if":
+            problems.append(f"{where}: {error.message.splitlines()[0][:200]}")
+        else:
+            problems.append(f"{where}: {error.message[:200]}")
+    return problems
+
+
+def method_block_problems(methods: dict, known: list[str], settings: list[str]) -> list[str]:
+    """A block under ``methods:`` must name a known method (package or baseline rule), or be a setting."""
+    problems = []
+    for key in methods:
+        if key in settings or key in known:
+            continue
+        problems.append(
+            f"methods.{key} is neither a setting ({', '.join(settings)}) nor a known method "
+            f"({', '.join(known)}){_suggest(key, known + settings)}: the block would be ignored"
+        )
+    return problems
+
+
+def visible_gpus() -> int | None:
+    """How many GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set, else
+    ``nvidia-smi -L``. None when nothing can tell (no nvidia-smi)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    if os.environ.get("TAILEDCORE_FAKE_GPUS"):
+        return int(os.environ["TAILEDCORE_FAKE_GPUS"])
+    if shutil.which("nvidia-smi") is None:
+        return 0 if not Path("/dev/nvidiactl").exists() else None
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+
+
+def device_problems(config: dict) -> list[str]:
+    """``cuda`` where this machine shows no GPU (``auto`` falls back to the CPU and is always fine)."""
+    wanted = [f"{block}.device" for block in ("features", "methods") if config.get(block, {}).get("device") == "cuda"]
+    if not wanted or visible_gpus() != 0:
+        return []
+    return [
+        f"{key}: cuda, but this machine shows no GPU (no nvidia-smi, or CUDA_VISIBLE_DEVICES is empty); set "
+        f"{key}: cpu or auto, or run on a GPU machine (a cluster profile's jobs are checked where they run)"
+        for key in wanted
+    ]
+
+
+def raise_problems(problems: list[str], source: str) -> None:
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in {source}:\n  " + "\n  ".join(problems))

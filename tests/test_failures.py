@@ -1,0 +1,198 @@
+"""Every failure explains itself: damaged files name the file and the command that rebuilds them, killed
+writers leave nothing complete-looking, bad configs fail a dry run in seconds naming the key."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tailedcore.features.cache import FeatureStore, cache_paths
+from tailedcore.io import DamagedFileError, atomic_path, load_npz
+from tailedcore.pipeline import SCORE_KEYS, evaluate
+from tailedcore.splits import SplitError, SplitRules, full_size_tails, generate_split
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+QUICKSTART = yaml.safe_load((ROOT / "config" / "quickstart.yaml").read_text())
+
+
+def _write_cache(folder: Path, category: str, rows: int = 4):
+    paths = cache_paths(folder, category)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(paths["patches"], np.zeros((rows, 2, 2, 8), np.float16))
+    np.save(paths["global"], np.zeros((rows, 5), np.float32))
+    paths["ids"].write_text("\n".join(f"{category}/train/good/{i}" for i in range(rows)) + "\n")
+    return paths
+
+
+def test_truncated_feature_cache_names_the_file_and_the_rebuild(tmp_path):
+    paths = _write_cache(tmp_path, "wood")
+    data = paths["patches"].read_bytes()
+    paths["patches"].write_bytes(data[: len(data) // 2])
+    with pytest.raises(DamagedFileError) as caught:
+        FeatureStore(tmp_path, ["wood"])
+    text = str(caught.value)
+    assert str(paths["patches"]) in text and "truncated" in text and f"--forcerun {paths['patches']}" in text
+
+
+def test_feature_cache_parts_that_do_not_fit_together(tmp_path):
+    paths = _write_cache(tmp_path, "wood")
+    np.save(paths["global"], np.zeros((3, 5), np.float32))
+    with pytest.raises(DamagedFileError, match="does not fit together"):
+        FeatureStore(tmp_path, ["wood"])
+
+
+@pytest.mark.parametrize("content", [b"garbage, not a zip", "truncated", "pickled"])
+def test_damaged_scores_file_names_the_file_and_never_suggests_pickles(tmp_path, content):
+    path = tmp_path / "patchcore.npz"
+    np.savez(
+        path, image_ids=np.array(["a", "b"]), image_scores=np.zeros(2, np.float32), patch_scores=np.zeros((2, 2, 2))
+    )
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif content == "pickled":
+        np.savez(path, image_ids=np.array([{"a": 1}], dtype=object), image_scores=np.zeros(1), patch_scores=np.zeros(1))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DamagedFileError) as caught:
+        load_npz(path, "score file", SCORE_KEYS)
+    text = str(caught.value)
+    assert str(path) in text and "--forcerun" in text and "allow_pickle" not in text
+
+
+def test_damaged_manifest_stops_the_evaluation_with_its_name(tmp_path):
+    scores = tmp_path / "s.npz"
+    np.savez(scores, image_ids=np.array(["a"]), image_scores=np.zeros(1, np.float32), patch_scores=np.zeros((1, 2, 2)))
+    manifest = tmp_path / "seed1.csv"
+    manifest.write_text("image_id,categ")
+    (tmp_path / "index.csv").write_text(
+        "image_id,category,split,label,image_path,mask_path,width,height\na,c,test,good,x.png,,4,4\n"
+    )
+    with pytest.raises(DamagedFileError, match=r"seed1\.csv \(split manifest\) lacks the columns"):
+        evaluate(scores, manifest, tmp_path / "index.csv", {}, {}, {}, "overlap", tmp_path / "out.csv")
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+    from pathlib import Path
+    from tailedcore.features.cache import FeatureConfig, extract_category
+
+    folder = Path(sys.argv[1])
+    paths = []
+    for i in range(64):
+        path = folder / f"{i}.png"
+        Image.new("RGB", (32, 32), (i, i, i)).save(path)
+        paths.append(str(path))
+    index = pd.DataFrame({"image_id": [f"c/train/good/{i}" for i in range(64)], "category": "c",
+                          "image_path": paths})
+
+    class Slow:
+        fill = 0
+        def __call__(self, images):
+            print("batch", flush=True)
+            time.sleep(0.5)
+            return np.ones((len(images), 4, 4, 8), np.float32), np.ones((len(images), 3), np.float32)
+
+    config = FeatureConfig(resize=32, crop=32, batch_size=4)
+    extract_category(index, "c", config, folder / "features", extractor=Slow())
+    """
+)
+
+
+def test_a_killed_feature_writer_leaves_no_complete_looking_file(tmp_path):
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(tmp_path)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    for _ in range(3):  # three batches of 16 written
+        assert process.stdout.readline().strip() == "batch"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    features = tmp_path / "features"
+    assert not (features / "c.patches.npy").exists() and not (features / "c.ids.txt").exists()
+    assert not (features / "c.global.npy").exists()
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as temporary:
+        temporary.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+
+
+def test_step_k_at_a_class_size_is_an_error_naming_the_class():
+    index = pd.DataFrame(
+        {
+            "image_id": [f"{c}/train/good/{i}" for c, n in (("a", 3), ("b", 9)) for i in range(n)],
+            "category": ["a"] * 3 + ["b"] * 9,
+            "split": "train",
+            "label": "good",
+        }
+    )
+    problems = full_size_tails(index, ["step_k4", "step_k1"], SplitRules())
+    assert len(problems) == 1 and "class a has 3 training images" in problems[0] and "step_k4" in problems[0]
+    test = pd.DataFrame(
+        {"image_id": ["a/test/x/0", "b/test/x/0"], "category": ["a", "b"], "split": "test", "label": "x"}
+    )
+    with pytest.raises(SplitError, match=r"a \(3 training images\)"):
+        for seed in range(20):  # whichever class is drawn as the tail, a's K=4 keeps all of it
+            generate_split(pd.concat([index, test]), "step_k4", seed, SplitRules(step_tail_fraction=0.5))
+
+
+def _dry_run(tmp_path, config: dict, env: dict | None = None):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    started = time.perf_counter()
+    run = subprocess.run(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-n", "--configfile", str(path), "-d", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    return run, time.perf_counter() - started
+
+
+def _changed(**changes) -> dict:
+    config = json.loads(json.dumps(QUICKSTART))
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        block = config
+        for parent in parents:
+            block = block[parent]
+        block[key] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (_changed(features__crop=200), "features.crop (200) is larger than features.resize (128)"),
+        (_changed(features__geometry="pad"), "geometry 'pad' needs features.size"),
+        (_changed(methods__patchcor={"coreset_ratio": 0.2}), "methods.patchcor is neither a setting"),
+        (_changed(features__crpo=3), "unknown key features.crpo (did you mean 'crop'?)"),
+        (_changed(evaluation__gt_rule="halff"), "'halff' is not allowed (did you mean 'half'?)"),
+        (_changed(methods__device="cuda"), "methods.device: cuda, but this machine shows no GPU"),
+    ],
+    ids=["crop>resize", "pad-without-size", "method-typo", "unknown-key", "bad-value", "cuda-without-gpu"],
+)
+def test_bad_configs_fail_a_dry_run_in_seconds_naming_the_key(tmp_path, config, expected):
+    run, seconds = _dry_run(tmp_path, config, env={"CUDA_VISIBLE_DEVICES": ""})
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert expected in output, output[-2000:]
+    assert seconds < 5 and len(output.splitlines()) < 15  # a few lines, not a schema dump
