@@ -114,6 +114,21 @@ def has_pixel_labels(dataset):
     return folder_has_masks(DATASETS[data_of(dataset)])
 
 
+# Knobs that only choose where or how fast the numbers are computed: never a `params:` entry (a change
+# must not rerun anything); scripts read them from `snakemake.config`.
+RUNTIME_KEYS = ("threads", "device", "batch_size")
+
+
+def feature_params():
+    """The features block without its runtime knobs: every key here changes numbers."""
+    return {k: v for k, v in config["features"].items() if k not in RUNTIME_KEYS}
+
+
+def split_params():
+    """What decides a split's content (not which tails and seeds are run, nor where manifests come from)."""
+    return {k: config["splits"].get(k) for k in ("source", "exclude_injected_from_test", "rules")}
+
+
 def geometry_params():
     """The config keys that decide the geometry (coverage depends on these and on gt_rule only)."""
     return {k: config["features"].get(k) for k in ("geometry", "resize", "crop", "size")}

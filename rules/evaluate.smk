@@ -15,7 +15,7 @@ rule evaluate:
     conda:
         CONDA_ENV
     params:
-        features=config["features"],
+        geometry=geometry_params(),
         evaluation=config["evaluation"],
         protocol="no_overlap" if config["splits"]["exclude_injected_from_test"] else "overlap",
         version=VERSION,

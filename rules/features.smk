@@ -20,7 +20,7 @@ rule features:
         mem_mb=4000,
         gpu=gpu_request("features"),
     params:
-        features=config["features"],
+        features=feature_params(),
         version=VERSION,
     script:
         f"{SCRIPTS}/features.py"

@@ -27,8 +27,7 @@ rule fit_score:
         model_seed=config["methods"]["seed"],
         feature_folder=lambda wc: feature_folder(wc.dataset),
         categories=lambda wc: categories(wc.dataset),
-        features=config["features"],
-        device=config["methods"]["device"],
+        features=feature_params(),
         version=VERSION,
     script:
         f"{SCRIPTS}/fit_score.py"

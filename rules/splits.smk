@@ -39,7 +39,7 @@ rule split:
         CONDA_ENV
     params:
         noise_ratio=lambda wc: dataset_block(wc.dataset)["noise_ratio"],
-        splits=config["splits"],
+        splits=split_params(),
         official=lambda wc: uses_official_splits(wc.dataset),
         version=VERSION,
     script:

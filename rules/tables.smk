@@ -136,9 +136,8 @@ rule figures:
     params:
         seed=SEEDS[0],
         methods=METHODS,
-        results=RESULTS,
-        features=config["features"],
-        evaluation=config["evaluation"],
+        geometry=geometry_params(),
+        evaluation={"sigma": config["evaluation"]["sigma"]},
         out_dir=lambda wc, output: str(Path(output.per_class).parent),
         version=VERSION,
     script:

@@ -1,4 +1,4 @@
-"""Image and pixel AUROC per category (docs/protocol.md §3.1), and the pixel-map post-processing (docs/protocol.md §2.7)."""
+"""Image and pixel AUROC per category (docs/protocol.md §3.1), and the pixel maps (docs/protocol.md §2.7)."""
 
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ class EvaluationSpec:
 
 
 def evaluate_category(
+    *,
     labels: list[str],
     mask_paths: list[str],
     sizes: np.ndarray,
@@ -143,7 +144,7 @@ def evaluate_category(
 
 
 def evaluate_run(
-    scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run: dict, spec: EvaluationSpec, protocol: str
+    *, scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run: dict, spec: EvaluationSpec, protocol: str
 ) -> pd.DataFrame:
     """Tidy metric rows for one (dataset, tail, seed, method) from its score file."""
     position = {image_id: i for i, image_id in enumerate(scores["image_ids"])}
@@ -157,12 +158,12 @@ def evaluate_run(
         pos = np.array([position[i] for i in part["image_id"]])
         records = info.loc[part["image_id"]]
         values, emptied = evaluate_category(
-            records["label"].tolist(),
-            records["mask_path"].tolist(),
-            records[["width", "height"]].to_numpy(),
-            scores["image_scores"][pos],
-            scores["patch_scores"][pos],
-            spec,
+            labels=records["label"].tolist(),
+            mask_paths=records["mask_path"].tolist(),
+            sizes=records[["width", "height"]].to_numpy(),
+            image_scores=scores["image_scores"][pos],
+            patch_scores=scores["patch_scores"][pos],
+            spec=spec,
         )
         for metric, value in values.items():
             rows.append(

@@ -82,7 +82,7 @@ def has_pixel_labels(index: pd.DataFrame) -> bool:
     return bool(len(defects)) and bool((defects["mask_path"] != "").all())
 
 
-def check_coverage(index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:
+def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:
     """Defect coverage of one category's masks under the geometry, logged as one summary line."""
     geometry = Geometry.from_features(features)
     coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
@@ -93,7 +93,7 @@ def check_coverage(index_path, features: dict, evaluation: dict, output) -> pd.D
     return coverage
 
 
-def summarise_dataset(index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out):
+def summarise_dataset(*, index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out):
     """The dataset summary (counts, sizes, aspect ratios, defect coverage) as CSV and Markdown."""
     geometry = Geometry.from_features(features)
     index = read_index(index_path)
@@ -110,6 +110,7 @@ def summarise_dataset(index_path, coverage_paths: list[str], features: dict, dat
 
 
 def make_split(
+    *,
     index_path,
     tail: str,
     seed: int,
@@ -145,7 +146,7 @@ def feature_config(features: dict):
     return FeatureConfig(**{key: value for key, value in features.items() if key != "threads"})
 
 
-def extract_features(index_path, category: str, features: dict, folder, threads: int) -> dict:
+def extract_features(*, index_path, category: str, features: dict, folder, threads: int) -> dict:
     import torch
 
     from .features.cache import extract_category
@@ -230,6 +231,7 @@ def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
 
 
 def run_method(
+    *,
     method: str,
     options: dict,
     seed: int,
@@ -293,13 +295,18 @@ def run_method(
         }
     )
     write_scores(
-        scores_path, report_path, image_ids, np.concatenate(image_scores), np.concatenate(patch_scores), report
+        scores_path,
+        report_path,
+        image_ids=image_ids,
+        image_scores=np.concatenate(image_scores),
+        patch_scores=np.concatenate(patch_scores),
+        report=report,
     )
     return report
 
 
 def write_scores(
-    scores_path, report_path, image_ids: list[str], image_scores: np.ndarray, patch_scores: np.ndarray, report: dict
+    scores_path, report_path, *, image_ids: list[str], image_scores: np.ndarray, patch_scores: np.ndarray, report: dict
 ) -> None:
     """Write a run's score file and its JSON report (docs/architecture.md, "Scores"): one image score and one
     (h, w) patch-score map per test image, float32, in the order of ``image_ids``; higher = more anomalous."""
@@ -331,12 +338,14 @@ def load_split(manifest_path, feature_folder, categories: list[str], patches: bo
 
 
 def evaluate(
-    scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str, output
+    *, scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str, output
 ) -> pd.DataFrame:
     scores = load_npz(scores_path, "score file", SCORE_KEYS)
     index = read_index(index_path)
     spec = EvaluationSpec.from_config(features, evaluation, pixel=has_pixel_labels(index))
-    metrics = evaluate_run(scores, read_manifest(manifest_path), index, run, spec, protocol)
+    metrics = evaluate_run(
+        scores=scores, manifest=read_manifest(manifest_path), index=index, run=run, spec=spec, protocol=protocol
+    )
     atomic_csv(metrics, output)
     return metrics
 
@@ -349,6 +358,7 @@ def read_metrics(metric_files: list[str]) -> pd.DataFrame:
 
 
 def make_tables(
+    *,
     metric_files: list[str],
     dataset: str,
     tails: list[str],
@@ -418,24 +428,28 @@ def emptied_note(metrics: pd.DataFrame) -> str:
 
 
 def make_figures(
+    *,
     dataset: str,
     tail: str,
     seed: int,
     methods: list[str],
-    results: str | Path,
     per_class_path,
+    index_path,
+    manifest_path,
+    score_paths: list[str],
     features: dict,
     evaluation: dict,
     out_dir,
 ) -> list[Path]:
     """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
-    runs) and the anomaly maps of a few tail- and head-class test images."""
+    runs) and the anomaly maps of a few tail- and head-class test images. ``score_paths``: the runs' files
+    (``<method>.npz`` and ``<method>.json``), as the rule's inputs list them."""
     from .figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
 
-    results, out_dir = Path(results), Path(out_dir)
+    out_dir = Path(out_dir)
+    runs = {Path(path).name: Path(path) for path in score_paths}
     per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value"])
-    index = read_index(results / dataset / "index.csv").set_index("image_id")
-    run_dir = results / dataset / "scores" / tail / f"seed{seed}"
+    index = read_index(index_path).set_index("image_id")
     written = per_class_bars(
         per_class,
         "image_auroc",
@@ -444,9 +458,9 @@ def make_figures(
         f"{dataset}, {tail}, seed {seed}: image AUROC per class",
         out_dir / f"per_class_{tail}",
     )
-    manifest = read_manifest(results / dataset / "splits" / tail / f"seed{seed}.csv")
+    manifest = read_manifest(manifest_path)
     if "tailedcore" in methods:
-        report = json.loads((run_dir / "tailedcore.json").read_text())
+        report = json.loads(runs["tailedcore.json"].read_text())
         train = manifest[manifest["subset"] == "train"]
         true_sizes = train.groupby("category")["image_id"].transform("count").to_numpy()
         written += tail_sampler_figure(
@@ -461,7 +475,7 @@ def make_figures(
     )
     scores = {}
     for method in methods:
-        data = load_npz(run_dir / f"{method}.npz", "score file", SCORE_KEYS)
+        data = load_npz(runs[f"{method}.npz"], "score file", SCORE_KEYS)
         scores[method] = {
             "patch_scores": data["patch_scores"],
             "position": {i: p for p, i in enumerate(data["image_ids"])},
@@ -487,7 +501,7 @@ def mark_given_folder(path: str | Path, marker: str | Path) -> None:
 
 
 def make_noise_sweep(
-    metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path, figure_path
+    *, metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path, figure_path
 ) -> pd.DataFrame:
     """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
     from .figures import noise_sweep_figure

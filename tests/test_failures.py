@@ -78,7 +78,16 @@ def test_damaged_manifest_stops_the_evaluation_with_its_name(tmp_path):
         "image_id,category,split,label,image_path,mask_path,width,height\na,c,test,good,x.png,,4,4\n"
     )
     with pytest.raises(DamagedFileError, match=r"seed1\.csv \(split manifest\) lacks the columns"):
-        evaluate(scores, manifest, tmp_path / "index.csv", {}, {}, {}, "overlap", tmp_path / "out.csv")
+        evaluate(
+            scores_path=scores,
+            manifest_path=manifest,
+            index_path=tmp_path / "index.csv",
+            run={},
+            features={},
+            evaluation={},
+            protocol="overlap",
+            output=tmp_path / "out.csv",
+        )
 
 
 KILLED_WRITER = textwrap.dedent(

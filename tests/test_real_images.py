@@ -137,12 +137,12 @@ def test_image_labels_only(tmp_path):
     assert not folder_has_masks({"kind": "folder", "path": str(root), "categories": ["photo", "strip"]})
     labels = ["good", "good", "dent", "dent"]
     values, emptied = evaluate_category(
-        labels,
-        [""] * 4,
-        np.array([[64, 48]] * 4),
-        np.array([0.1, 0.2, 0.9, 0.15]),
-        np.zeros((4, 2, 2)),
-        EvaluationSpec(geometry=PAD, pixel=False, extra=True),
+        labels=labels,
+        mask_paths=[""] * 4,
+        sizes=np.array([[64, 48]] * 4),
+        image_scores=np.array([0.1, 0.2, 0.9, 0.15]),
+        patch_scores=np.zeros((4, 2, 2)),
+        spec=EvaluationSpec(geometry=PAD, pixel=False, extra=True),
     )
     assert set(values) == {"image_auroc", "extra_image_f1_max"} and emptied == 0
     assert values["image_auroc"] == 0.75
@@ -161,10 +161,9 @@ def test_emptied_masks_are_kept_by_default_and_dropped_on_request(tmp_path):
     scores = np.array([0.5, 0.1, 0.2, 0.9])
     patches = np.zeros((4, 5, 5))
     patches[3, 2, 2] = 5.0
-    keep, emptied = evaluate_category(labels, masks, sizes, scores, patches, EvaluationSpec(geometry=geometry, sigma=0))
-    drop, _ = evaluate_category(
-        labels, masks, sizes, scores, patches, EvaluationSpec(geometry=geometry, sigma=0, empty_masks="drop")
-    )
+    args = {"labels": labels, "mask_paths": masks, "sizes": sizes, "image_scores": scores, "patch_scores": patches}
+    keep, emptied = evaluate_category(**args, spec=EvaluationSpec(geometry=geometry, sigma=0))
+    drop, _ = evaluate_category(**args, spec=EvaluationSpec(geometry=geometry, sigma=0, empty_masks="drop"))
     assert emptied == 1
     assert keep["image_auroc"] == pytest.approx(auroc([0, 0, 1, 1], scores))  # the original protocol
     assert drop["image_auroc"] == pytest.approx(auroc([0, 0, 1], scores[[0, 1, 3]]))
@@ -181,9 +180,9 @@ def test_padding_never_counts_in_pixel_metrics(tmp_path):
     high_padding = patches.copy()
     high_padding[:, :, 0] = 10.0  # padding columns scored very high: must not matter
     spec = EvaluationSpec(geometry=PAD, sigma=0, extra=True)
-    args = (["good", "bad"], ["", str(tmp_path / "m.png")], sizes, np.array([0.0, 1.0]))
-    clean, _ = evaluate_category(*args, patches, spec)
-    noisy, _ = evaluate_category(*args, high_padding, spec)
+    args = {"labels": ["good", "bad"], "mask_paths": ["", str(tmp_path / "m.png")], "sizes": sizes, "spec": spec}
+    clean, _ = evaluate_category(**args, image_scores=np.array([0.0, 1.0]), patch_scores=patches)
+    noisy, _ = evaluate_category(**args, image_scores=np.array([0.0, 1.0]), patch_scores=high_padding)
     assert clean["pixel_auroc"] == pytest.approx(noisy["pixel_auroc"])
     assert clean["extra_pixel_aupro_fpr30"] == pytest.approx(noisy["extra_pixel_aupro_fpr30"])
 

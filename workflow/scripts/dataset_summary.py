@@ -3,10 +3,15 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import summarise_dataset
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 summary, lines = summarise_dataset(
-    sm.input.index, list(sm.input.coverage), sm.params.geometry, sm.wildcards.dataset, sm.output.csv, sm.output.md
+    index_path=sm.input.index,
+    coverage_paths=list(sm.input.coverage),
+    features=sm.params.geometry,
+    dataset=sm.wildcards.dataset,
+    csv_out=sm.output.csv,
+    md_out=sm.output.md,
 )
 log.info("\n%s", summary.to_string(index=False))
 for line in lines:

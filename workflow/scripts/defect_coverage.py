@@ -3,6 +3,11 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import check_coverage
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
-check_coverage(sm.input.index, sm.params.geometry, {"gt_rule": sm.params.gt_rule}, sm.output.coverage)
+log = to_rule_log(snakemake)
+sm = snakemake
+check_coverage(
+    index_path=sm.input.index,
+    features=sm.params.geometry,
+    evaluation={"gt_rule": sm.params.gt_rule},
+    output=sm.output.coverage,
+)

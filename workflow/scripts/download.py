@@ -3,6 +3,6 @@
 from tailedcore.data.download import download
 from tailedcore.logs import to_rule_log
 
-log = to_rule_log(snakemake)  # noqa: F821
-block = snakemake.params.block  # noqa: F821
-download(block.get("urls", []), snakemake.output.archive, block.get("sha256"), block.get("size_hint", ""))  # noqa: F821
+log = to_rule_log(snakemake)
+block = snakemake.params.block
+download(block.get("urls", []), snakemake.output.archive, block.get("sha256"), block.get("size_hint", ""))

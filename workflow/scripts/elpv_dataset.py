@@ -3,6 +3,6 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_elpv
 
-log = to_rule_log(snakemake)  # noqa: F821
-make_elpv(snakemake.params.block, snakemake.output.root, snakemake.output.marker)  # noqa: F821
-log.info("ELPV cells written to %s", snakemake.output.root)  # noqa: F821
+log = to_rule_log(snakemake)
+make_elpv(snakemake.params.block, snakemake.output.root, snakemake.output.marker)
+log.info("ELPV cells written to %s", snakemake.output.root)

@@ -3,12 +3,12 @@
 from tailedcore.data.download import extract, verify
 from tailedcore.logs import to_rule_log
 
-log = to_rule_log(snakemake)  # noqa: F821
-verify(snakemake.input.archive, snakemake.params.sha256)  # noqa: F821
+log = to_rule_log(snakemake)
+verify(snakemake.input.archive, snakemake.params.sha256)
 record = extract(
     snakemake.input.archive,
     snakemake.output.root,
-    snakemake.output.marker,  # noqa: F821
+    snakemake.output.marker,
     snakemake.params.sha256,
-)  # noqa: F821
+)
 log.info("extracted %d members to %s", record["members"], record["root"])

@@ -5,9 +5,15 @@ from pathlib import Path
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import extract_features
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
+# batch size and device only choose how fast: read from the config, not params, so they never rerun a job
+runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = extract_features(
-    sm.input.index, sm.wildcards.category, sm.params.features, Path(sm.output.patches).parent, sm.threads
+    index_path=sm.input.index,
+    category=sm.wildcards.category,
+    features={**sm.params.features, **runtime},
+    folder=Path(sm.output.patches).parent,
+    threads=sm.threads,
 )
 log.info("%s", report)

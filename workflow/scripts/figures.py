@@ -3,17 +3,19 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_figures
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 written = make_figures(
-    sm.wildcards.dataset,
-    sm.wildcards.tail,
-    sm.params.seed,
-    sm.params.methods,
-    sm.params.results,
-    sm.input.per_class,
-    sm.params.features,
-    sm.params.evaluation,
-    sm.params.out_dir,
+    dataset=sm.wildcards.dataset,
+    tail=sm.wildcards.tail,
+    seed=sm.params.seed,
+    methods=sm.params.methods,
+    per_class_path=sm.input.per_class,
+    index_path=sm.input.index,
+    manifest_path=sm.input.manifest,
+    score_paths=list(sm.input.scores),
+    features=sm.params.geometry,
+    evaluation=sm.params.evaluation,
+    out_dir=sm.params.out_dir,
 )
 log.info("wrote %s", [str(p) for p in written])

@@ -3,22 +3,24 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import run_method
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
+# devices and batch size only choose where and how fast: read from the config, not params
+feature_runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = run_method(
-    sm.wildcards.method,
-    sm.params.options,
-    sm.params.model_seed,
-    sm.input.manifest,
-    sm.input.index,
-    sm.params.feature_folder,
-    sm.params.categories,
-    sm.params.features,
-    (sm.wildcards.dataset, sm.wildcards.tail),
-    sm.output.scores,
-    sm.output.report,
-    sm.threads,
-    sm.params.device,
+    method=sm.wildcards.method,
+    options=sm.params.options,
+    seed=sm.params.model_seed,
+    manifest_path=sm.input.manifest,
+    index_path=sm.input.index,
+    feature_folder=sm.params.feature_folder,
+    categories=sm.params.categories,
+    features={**sm.params.features, **feature_runtime},
+    setting=(sm.wildcards.dataset, sm.wildcards.tail),
+    scores_path=sm.output.scores,
+    report_path=sm.output.report,
+    threads=sm.threads,
+    device=sm.config["methods"]["device"],
 )
 log.info(
     "memory bank %s patches, fit %.1f s on %s",

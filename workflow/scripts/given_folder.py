@@ -3,5 +3,5 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import mark_given_folder
 
-log = to_rule_log(snakemake)  # noqa: F821
-mark_given_folder(snakemake.params.path, snakemake.output.marker)  # noqa: F821
+log = to_rule_log(snakemake)
+mark_given_folder(snakemake.params.path, snakemake.output.marker)

@@ -3,6 +3,6 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import build_index
 
-log = to_rule_log(snakemake)  # noqa: F821
-index = build_index(list(snakemake.input.categories), snakemake.output.index)  # noqa: F821
+log = to_rule_log(snakemake)
+index = build_index(list(snakemake.input.categories), snakemake.output.index)
 log.info("%d images in %d categories", len(index), index["category"].nunique())

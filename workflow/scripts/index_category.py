@@ -3,8 +3,8 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import build_category_index
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 index = build_category_index(sm.params.block, sm.input.marker, sm.wildcards.category, sm.output.index)
 log.info("%s: %d images", sm.wildcards.category, len(index))
 

@@ -3,9 +3,14 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_noise_sweep
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 table = make_noise_sweep(
-    list(sm.input.metrics), sm.params.ratios, sm.wildcards.dataset, sm.params.tail, sm.output.table, sm.output.figure
+    metric_files=list(sm.input.metrics),
+    ratios=sm.params.ratios,
+    dataset=sm.wildcards.dataset,
+    tail=sm.params.tail,
+    table_path=sm.output.table,
+    figure_path=sm.output.figure,
 )
 log.info("\n%s", table)

@@ -3,8 +3,8 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.official import fetch_official
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 fetch_official(
     sm.params.kind,
     sm.wildcards.tail,

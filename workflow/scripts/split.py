@@ -3,17 +3,16 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_split
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
-official = (sm.input.prune, sm.input.inject) if sm.params.official else None
+log = to_rule_log(snakemake)
+sm = snakemake
 manifest = make_split(
-    sm.input.index,
-    sm.wildcards.tail,
-    int(sm.wildcards.seed),
-    sm.params.noise_ratio,
-    sm.params.splits,
-    sm.output.manifest,
-    sm.output.stats,
-    official=official,
+    index_path=sm.input.index,
+    tail=sm.wildcards.tail,
+    seed=int(sm.wildcards.seed),
+    noise_ratio=sm.params.noise_ratio,
+    split_config=sm.params.splits,
+    manifest_path=sm.output.manifest,
+    stats_path=sm.output.stats,
+    official=(sm.input.prune, sm.input.inject) if sm.params.official else None,
 )
 log.info("%d training images, %d noise", (manifest["subset"] == "train").sum(), (manifest["role"] == "noise").sum())

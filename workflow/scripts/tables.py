@@ -3,15 +3,15 @@
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import make_tables
 
-log = to_rule_log(snakemake)  # noqa: F821
-sm = snakemake  # noqa: F821
+log = to_rule_log(snakemake)
+sm = snakemake
 written = make_tables(
-    list(sm.input.metrics),
-    sm.wildcards.dataset,
-    sm.params.tails,
-    sm.params.methods,
-    sm.params.out_dir,
-    sm.params.compare_with,
+    metric_files=list(sm.input.metrics),
+    dataset=sm.wildcards.dataset,
+    tails=sm.params.tails,
+    methods=sm.params.methods,
+    out_dir=sm.params.out_dir,
+    compare_with=sm.params.compare_with,
     table_metrics=tuple(sm.params.table_metrics),
     summaries=sm.params.summaries,
 )

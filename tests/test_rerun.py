@@ -1,0 +1,67 @@
+"""Rerun triggers: knobs that only choose where or how fast plan nothing; a knob that changes numbers plans
+exactly the jobs whose outputs it changes."""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_copy import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def _run(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--configfile", str(path)]
+    return subprocess.run([*command, "--cores", "2", *extra], capture_output=True, text=True, timeout=900)
+
+
+def _planned(workdir: Path, config: dict) -> dict[str, int]:
+    run = _run(workdir, config, "-n")
+    assert run.returncode == 0, run.stderr[-3000:]
+    return {name: int(count) for name, count in re.findall(r"^([a-z_]+)\s+(\d+)$", run.stdout, flags=re.M)}
+
+
+@pytest.mark.slow
+def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_change(tmp_path):
+    config = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 8}})
+    run = _run(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert _planned(tmp_path, config) == {}
+
+    for block, key, value in [
+        ("features", "threads", 2),
+        ("features", "batch_size", 3),
+        ("features", "device", "auto"),
+        ("methods", "threads", 2),
+        ("methods", "device", "auto"),
+    ]:
+        changed = copy.deepcopy(config)
+        changed[block][key] = value
+        assert _planned(tmp_path, changed) == {}, f"{block}.{key} is a runtime knob: it must not rerun anything"
+
+    changed = copy.deepcopy(config)
+    changed["methods"]["patchcore"] = {"coreset_ratio": 0.2}
+    jobs = _planned(tmp_path, changed)
+    assert jobs.pop("total") == sum(jobs.values())
+    assert jobs == {
+        "fit_score": 1,  # patchcore only; padim and every feature cache and split stay
+        "evaluate": 1,
+        "tables": 1,
+        "pixel_table": 1,
+        "figures": 1,
+        "runtime_table": 1,
+        "all": 1,
+    }
+
+    changed = copy.deepcopy(config)
+    changed["splits"]["seeds"] = [1, 2]  # a new split seed: its split and fits, nothing cached is redone
+    jobs = _planned(tmp_path, changed)
+    assert jobs["split"] == 1 and jobs["fit_score"] == 2 and jobs["evaluate"] == 2
+    assert "features" not in jobs and "index" not in jobs and "coverage" not in jobs
