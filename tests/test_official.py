@@ -56,15 +56,21 @@ def mvtec_index():
 
 @pytest.fixture(scope="module")
 def visa_index(tmp_path_factory):
-    """VisA indexed from the real split_csv/1cls.csv over a tree of empty files with the real names."""
+    """VisA indexed from the real split_csv/1cls.csv over a tree of 1 x 1 images with the real names."""
+    import io
+
+    from PIL import Image
+
     root = tmp_path_factory.mktemp("visa")
+    pixel = io.BytesIO()
+    Image.new("L", (1, 1)).save(pixel, format="PNG")
     (root / "split_csv").mkdir()
     table = pd.read_csv(OFFICIAL / "split_csv" / "1cls.csv", dtype=str, keep_default_na=False)
     (root / "split_csv" / "1cls.csv").write_text((OFFICIAL / "split_csv" / "1cls.csv").read_text())
     for relative in pd.concat([table["image"], table.loc[table["mask"] != "", "mask"]]):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        path.write_bytes(pixel.getvalue())
     return build_visa_index(root, sorted(table["object"].unique()))
 
 
