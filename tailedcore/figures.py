@@ -36,7 +36,7 @@ def save(figure, stem: str | Path) -> list[Path]:
     return paths
 
 
-def per_class_bars(per_class: pd.DataFrame, metric: str, tail: str, seed: int, title: str, stem) -> list[Path]:
+def per_class_bars(per_class: pd.DataFrame, metric: str, *, tail: str, seed: int, title: str, stem) -> list[Path]:
     """Grouped bars for one run: one group per class, one bar per method; tail classes shaded and labelled."""
     part = per_class[(per_class["metric"] == metric) & (per_class["tail"] == tail) & (per_class["seed"] == seed)]
     methods = list(dict.fromkeys(part["method"]))
@@ -101,7 +101,7 @@ def tail_sampler_figure(report: dict, true_sizes: np.ndarray, title: str, stem) 
 
 
 def anomaly_map_figure(
-    examples: pd.DataFrame, scores: dict[str, dict], geometry: Geometry, sigma: float, title: str, stem
+    examples: pd.DataFrame, scores: dict[str, dict], *, geometry: Geometry, sigma: float, title: str, stem
 ) -> list[Path]:
     """Rows = test images (image_id, category, class_role, image_path, mask_path); columns = image, ground
     truth (only when the dataset has masks) and each method's anomaly map (normalised per map), all on the

@@ -453,10 +453,10 @@ def make_figures(
     written = per_class_bars(
         per_class,
         "image_auroc",
-        tail,
-        seed,
-        f"{dataset}, {tail}, seed {seed}: image AUROC per class",
-        out_dir / f"per_class_{tail}",
+        tail=tail,
+        seed=seed,
+        title=f"{dataset}, {tail}, seed {seed}: image AUROC per class",
+        stem=out_dir / f"per_class_{tail}",
     )
     manifest = read_manifest(manifest_path)
     if "tailedcore" in methods:
@@ -483,10 +483,10 @@ def make_figures(
     written += anomaly_map_figure(
         examples,
         scores,
-        Geometry.from_features(features),
-        evaluation["sigma"],
-        f"{dataset}, {tail}, seed {seed}",
-        out_dir / f"anomaly_maps_{tail}",
+        geometry=Geometry.from_features(features),
+        sigma=evaluation["sigma"],
+        title=f"{dataset}, {tail}, seed {seed}",
+        stem=out_dir / f"anomaly_maps_{tail}",
     )
     return written
 

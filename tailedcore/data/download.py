@@ -93,7 +93,9 @@ def _progress(total: int | None, start: int, url: str):
     return report
 
 
-def _try_mirror(url: str, part: Path, errors: list[str], retries: int, timeout: float, progress_every: float) -> bool:
+def _try_mirror(
+    url: str, part: Path, errors: list[str], *, retries: int, timeout: float, progress_every: float
+) -> bool:
     """True when ``part`` holds the complete body of ``url``; failures are appended to ``errors``."""
     for attempt in range(retries):
         try:
@@ -126,7 +128,7 @@ def download(
     part = target.with_name(target.name + ".part")
     errors = []
     for url in urls:
-        if not _try_mirror(url, part, errors, retries, timeout, progress_every):
+        if not _try_mirror(url, part, errors, retries=retries, timeout=timeout, progress_every=progress_every):
             continue
         try:
             verify(part, sha256)

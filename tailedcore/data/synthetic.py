@@ -278,7 +278,7 @@ def _hole(rng, img, fg, size, strength):
     return region
 
 
-def _missing(rng, img, fg, size, strength, background):
+def _missing(rng, img, fg, size, strength, *, background):
     x, y = _coords(size)
     # bite out a piece at the object's edge: choose a foreground pixel next to the background
     edge = fg & ~np.roll(fg, 2, axis=0) | fg & ~np.roll(fg, -2, axis=1)
@@ -307,7 +307,7 @@ def render(category: str, spec: SyntheticSpec, split: str, index: int, defect: s
     if defect is not None:
         rng = np.random.default_rng(stream + [1])
         if defect == "missing":
-            mask = _missing(rng, img, fg, size, spec.defect_strength, background)
+            mask = _missing(rng, img, fg, size, spec.defect_strength, background=background)
         else:
             mask = _DEFECT_FUNCS[defect](rng, img, fg, size, spec.defect_strength)
         if not mask.any():

@@ -127,4 +127,4 @@ def estimate_tail(embeddings: np.ndarray, config: TailSamplerConfig = TailSample
     sizes = class_size_list(kappa)
     elbow, cap = tail_cut(sizes, config.mass_cap)
     cut = min(elbow, cap)
-    return TailEstimate(kappa, sizes, elbow, cap, cut, kappa <= cut)
+    return TailEstimate(class_sizes=kappa, size_list=sizes, elbow=elbow, cap=cap, cut=cut, tail_mask=kappa <= cut)
