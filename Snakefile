@@ -1,7 +1,6 @@
 # TailedCore benchmark: noisy long-tailed unified anomaly detection, from data to the paper's tables.
 #   snakemake --cores 8 --resources gpu=1                                  the paper run (config/config.yaml)
 #   snakemake --cores 2 --configfile config/quickstart.yaml                offline quickstart (synthetic data)
-import os
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -10,7 +9,9 @@ min_version("9.0")
 
 # The package `tailedcore` is importable in every job from this checkout, whether it was pip-installed or
 # not: conda environments (--sdm conda), cluster jobs and the local venv alike.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+from tailedcore.config import put_on_pythonpath
+
+put_on_pythonpath(workflow.basedir)
 
 
 # The paper config is the default; a --configfile replaces it instead of being merged into it.

@@ -29,7 +29,7 @@ for _method in METHODS:
     if _method not in PACKAGE_METHODS and _method not in RULE_METHODS:
         raise ValueError(
             f"methods.run names {_method!r}, which is neither a package method {PACKAGE_METHODS} nor a baseline "
-            f"rule file {RULE_METHODS}: add tailedcore/methods/{_method}.py or rules/baselines/{_method}.smk "
+            f"rule file ({RULE_METHODS}); add tailedcore/methods/{_method}.py or rules/baselines/{_method}.smk "
             "(README, 'Adding a baseline'), or fix the name"
         )
 from tailedcore.config import ConfigError, device_problems, method_block_problems
@@ -144,6 +144,14 @@ SYNTHETIC = datasets_where(lambda b: b["kind"] == "synthetic")
 ELPV = datasets_where(lambda b: b["kind"] == "elpv")
 GIVEN_FOLDER = datasets_where(lambda b: b["kind"] not in ("synthetic", "elpv") and "path" in b)
 FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
+
+
+def split_inputs(wildcards):
+    inputs = {"index": index_file(wildcards)}
+    if uses_official_splits(wildcards.dataset):
+        folder = f"{RESOURCES}/official_splits/{wildcards.dataset}/{wildcards.tail}/seed{wildcards.seed}"
+        inputs.update(prune=f"{folder}/prune_good.txt", inject=f"{folder}/inject_defects.txt")
+    return inputs
 
 
 def uses_official_splits(dataset):

@@ -19,14 +19,6 @@ rule official_manifest:
         f"{SCRIPTS}/official_manifest.py"
 
 
-def split_inputs(wildcards):
-    inputs = {"index": index_file(wildcards)}
-    if uses_official_splits(wildcards.dataset):
-        folder = f"{RESOURCES}/official_splits/{wildcards.dataset}/{wildcards.tail}/seed{wildcards.seed}"
-        inputs.update(prune=f"{folder}/prune_good.txt", inject=f"{folder}/inject_defects.txt")
-    return inputs
-
-
 rule split:
     input:
         unpack(split_inputs),

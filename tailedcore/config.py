@@ -102,3 +102,10 @@ def device_problems(config: dict) -> list[str]:
 def raise_problems(problems: list[str], source: str) -> None:
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {source}:\n  " + "\n  ".join(problems))
+
+
+def put_on_pythonpath(folder: str) -> None:
+    """Put the checkout first on PYTHONPATH of every job, so that `tailedcore` is importable in conda
+    environments, cluster jobs and the local venv alike (it sets the variable, it never reads a user's)."""
+    current = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, current) if p)
