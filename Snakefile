@@ -27,6 +27,9 @@ raise_problems(schema_problems(config, Path(workflow.basedir, "workflow/schemas/
 validate(config, schema="workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/splits.smk"

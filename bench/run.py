@@ -163,7 +163,8 @@ def bench_index(args, work: Path):
 
 # --------------------------------------------------------------------------------------------- greedy
 def bench_greedy(args, patches: np.ndarray):
-    from tailedcore.reference import greedy_original
+    from reference import greedy_original
+
     from tailedcore.samplers.greedy import greedy_kcenter, random_projection
 
     num_points = 200_000 * args.scale
@@ -256,7 +257,8 @@ def bench_knn(args, patches: np.ndarray):
 
 # --------------------------------------------------------------------------------------------- LOF
 def bench_lof(args, patches: np.ndarray):
-    from tailedcore.reference import lof_sklearn
+    from reference import lof_sklearn
+
     from tailedcore.samplers.greedy import random_projection
     from tailedcore.samplers.lof import local_outlier_factor
 
@@ -277,7 +279,8 @@ def bench_lof(args, patches: np.ndarray):
 
 # --------------------------------------------------------------------------------------------- TailSampler
 def bench_tail(args):
-    from tailedcore.reference import tail_neighbourhoods_per_row
+    from reference import tail_neighbourhoods_per_row
+
     from tailedcore.samplers.tail import TailSamplerConfig, estimate_tail
 
     rng = np.random.default_rng(3)

@@ -72,6 +72,33 @@ for _name, (_base, _ratio) in SWEEP_POINTS.items():
 DATA_OF = {name: base for name, (base, _) in SWEEP_POINTS.items()}
 
 
+# Benchmark files, one template each: the rules write them, the runtime table reads every one of them.
+BENCHMARKS = {
+    "synthetic_dataset": f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv",
+    "extract": f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv",
+    "features": f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv",
+    "fit_score": f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv",
+    "evaluate": f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv",
+}
+
+
+def runtime_inputs(wildcards):
+    """Every benchmark file of a dataset, by stage (the runtime table's inputs)."""
+    dataset, kind = wildcards.dataset, DATASETS[wildcards.dataset]["kind"]
+    inputs = {
+        "features": expand(BENCHMARKS["features"], dataset=dataset, backbone=BACKBONE, category=categories(dataset)),
+        **{
+            stage: expand(BENCHMARKS[stage], dataset=dataset, tail=TAILS, seed=SEEDS, method=METHODS)
+            for stage in ("fit_score", "evaluate")
+        },
+    }
+    if kind == "synthetic":
+        inputs["synthetic_dataset"] = BENCHMARKS["synthetic_dataset"].format(dataset=dataset)
+    elif kind in ("mvtec", "visa") and "path" not in DATASETS[dataset]:
+        inputs["extract"] = BENCHMARKS["extract"].format(dataset=dataset)
+    return inputs
+
+
 def data_of(dataset):
     """The dataset whose images, index and feature cache a (possibly derived) dataset uses."""
     return DATA_OF.get(dataset, dataset)

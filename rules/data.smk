@@ -9,7 +9,7 @@ rule synthetic_dataset:
     log:
         f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv"
+        BENCHMARKS["synthetic_dataset"]
     wildcard_constraints:
         dataset=SYNTHETIC,
     conda:
@@ -59,7 +59,7 @@ rule extract:
     log:
         f"{RESULTS}/logs/extract/{{dataset}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv"
+        BENCHMARKS["extract"]
     wildcard_constraints:
         dataset=FROM_ARCHIVE,
     conda:
@@ -145,7 +145,12 @@ rule dataset_summary:
         index=f"{RESULTS}/{{dataset}}/index.csv",
         coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
     output:
-        csv=f"{RESULTS}/{{dataset}}/summary.csv",
+        csv=report(
+            f"{RESULTS}/{{dataset}}/summary.csv",
+            category="Dataset",
+            labels={"dataset": "{dataset}", "table": "summary"},
+            caption="../workflow/report/dataset_summary.rst",
+        ),
         md=f"{RESULTS}/{{dataset}}/summary.md",
     log:
         f"{RESULTS}/logs/dataset_summary/{{dataset}}.log",

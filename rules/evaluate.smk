@@ -11,7 +11,7 @@ rule evaluate:
     log:
         f"{RESULTS}/logs/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+        BENCHMARKS["evaluate"]
     conda:
         CONDA_ENV
     params:

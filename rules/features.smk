@@ -12,7 +12,7 @@ rule features:
     log:
         f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv"
+        BENCHMARKS["features"]
     conda:
         CONDA_ENV
     threads: config["features"]["threads"]

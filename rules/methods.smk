@@ -13,7 +13,7 @@ rule fit_score:
     log:
         f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv"
+        BENCHMARKS["fit_score"]
     wildcard_constraints:
         method="|".join(PACKAGE_METHODS),  # baseline rule files own the other method names
     conda:

@@ -16,32 +16,38 @@ rule tables:
             f"{RESULTS}/tables/{{dataset}}_image_auroc.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "image AUROC"},
+            caption="../workflow/report/table_image.rst",
         ),
         image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", ".md"),
         image_per_seed=report(
             f"{RESULTS}/tables/{{dataset}}_image_auroc_per_seed.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "image AUROC per seed"},
+            caption="../workflow/report/table_per_seed.rst",
         ),
         tidy=report(
             f"{RESULTS}/tables/{{dataset}}_tidy.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "tidy summary"},
+            caption="../workflow/report/table_tidy.rst",
         ),
         extra_metrics=report(
             f"{RESULTS}/tables/{{dataset}}_extra_metrics.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "extra metrics (beyond the paper)"},
+            caption="../workflow/report/table_extra.rst",
         ),
         per_class=report(
             f"{RESULTS}/tables/{{dataset}}_per_class.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "per class and seed"},
+            caption="../workflow/report/table_per_class.rst",
         ),
         vs_paper=report(
             f"{RESULTS}/tables/{{dataset}}_vs_paper.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "ours vs the paper"},
+            caption="../workflow/report/table_vs_paper.rst",
         ),
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
@@ -73,12 +79,14 @@ rule pixel_table:
             f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "pixel AUROC"},
+            caption="../workflow/report/table_pixel.rst",
         ),
         pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", ".md"),
         pixel_per_seed=report(
             f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "pixel AUROC per seed"},
+            caption="../workflow/report/table_per_seed.rst",
         ),
     log:
         f"{RESULTS}/logs/pixel_table/{{dataset}}.log",
@@ -111,11 +119,13 @@ rule figures:
             f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.png",
             category="Figures",
             labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "per-class image AUROC"},
+            caption="../workflow/report/figure_per_class.rst",
         ),
         anomaly_maps=report(
             f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.png",
             category="Figures",
             labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "anomaly maps"},
+            caption="../workflow/report/figure_anomaly_maps.rst",
         ),
         svg=[
             f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.svg",
@@ -126,6 +136,7 @@ rule figures:
                 f"{RESULTS}/figures/{{dataset}}/tail_sampler_{{tail}}.{ext}",
                 category="Figures",
                 labels={"dataset": "{dataset}", "tail": "{tail}", "figure": f"TailSampler ({ext})"},
+                caption="../workflow/report/figure_tail_sampler.rst",
             )
             for ext in (("png", "svg") if "tailedcore" in METHODS else ())
         ],
@@ -146,19 +157,14 @@ rule figures:
 
 rule runtime_table:
     input:
-        features=lambda wc: expand(
-            f"{RESULTS}/benchmarks/features/{wc.dataset}/{BACKBONE}/{{category}}.tsv",
-            category=categories(wc.dataset),
-        ),
-        runs=lambda wc: expand(
-            f"{RESULTS}/benchmarks/{{stage}}/{wc.dataset}/{{tail}}/seed{{seed}}/{{method}}.tsv",
-            stage=["fit_score", "evaluate"],
-            tail=TAILS,
-            seed=SEEDS,
-            method=METHODS,
-        ),
+        unpack(runtime_inputs),
     output:
-        report(f"{RESULTS}/tables/{{dataset}}_runtime.csv", category="Runtime", labels={"file": "runtime"}),
+        report(
+            f"{RESULTS}/tables/{{dataset}}_runtime.csv",
+            category="Runtime",
+            labels={"dataset": "{dataset}", "table": "runtime"},
+            caption="../workflow/report/table_runtime.rst",
+        ),
     log:
         f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
     conda:
@@ -182,11 +188,13 @@ rule noise_sweep:
             f"{RESULTS}/tables/{{dataset}}_noise_sweep.csv",
             category="Tables",
             labels={"dataset": "{dataset}", "table": "noise-ratio sweep"},
+            caption="../workflow/report/noise_sweep.rst",
         ),
         figure=report(
             f"{RESULTS}/figures/{{dataset}}/noise_sweep.png",
             category="Figures",
             labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep"},
+            caption="../workflow/report/noise_sweep.rst",
         ),
         svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
     log:

@@ -49,7 +49,7 @@ def per_class_bars(per_class: pd.DataFrame, metric: str, *, tail: str, seed: int
             if roles[category] == "tail":
                 axis.axvspan(i - 0.45, i + 0.45, color="0.92", zorder=0)
         for j, method in enumerate(methods):
-            values = part[part["method"] == method].set_index("category")["value"].reindex(categories)
+            values = part[part["method"] == method].set_index("category")["value_percent"].reindex(categories)
             axis.bar(
                 np.arange(len(categories)) + (j - (len(methods) - 1) / 2) * width,
                 values,
@@ -65,7 +65,7 @@ def per_class_bars(per_class: pd.DataFrame, metric: str, *, tail: str, seed: int
             fontsize=7,
         )
         axis.set_ylabel(f"{metric.replace('_', ' ')} (%)")
-        low = np.nanmin(part["value"]) if len(part) else 0
+        low = np.nanmin(part["value_percent"]) if len(part) else 0
         axis.set_ylim(max(0, 10 * np.floor(low / 10) - 5), 100)
         axis.set_title(title)
         axis.legend(ncol=len(methods), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
-from scipy.stats import rankdata
 
 from .data.images import Geometry, load_mask
 
@@ -29,15 +28,15 @@ METRIC_COLUMNS = [
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney statistic with average ranks for ties)."""
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``, as the original code); both classes needed."""
+    from sklearn.metrics import roc_auc_score
+
     labels = np.asarray(labels, dtype=bool).ravel()
-    scores = np.asarray(scores, dtype=np.float64).ravel()
     n_pos = int(labels.sum())
     n_neg = labels.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"AUROC needs both classes (got {n_pos} positives, {n_neg} negatives)")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64).ravel()))
 
 
 def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:

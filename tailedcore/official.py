@@ -19,7 +19,6 @@ from .splits import MANIFEST_COLUMNS, add_test_rows
 
 OFFICIAL_REPOSITORY = "jungyg/TailedCore"
 OFFICIAL_COMMIT = "7240f04b489fb3d068919e3953cef0ced919a3f8"
-OFFICIAL_FILES = ("prune_good.txt", "inject_defects.txt")
 # our dataset kind -> (folder name in the official repository, folder name in our cache)
 OFFICIAL_DATASETS = {"mvtec": ("mvtecad-nlt", "mvtecad"), "visa": ("visa-nlt", "visa")}
 OFFICIAL_TAILS = ("pareto", "step_k1", "step_k4")

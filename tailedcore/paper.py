@@ -9,8 +9,6 @@ import pandas as pd
 
 # our method name -> the paper's row name
 PAPER_METHOD_NAMES = {"patchcore": "PatchCore", "softpatch": "SoftPatch", "tailedcore": "TailedCore", "padim": "PaDiM"}
-# our dataset kind -> the paper's dataset key
-PAPER_DATASETS = {"mvtec": "mvtecad", "visa": "visa"}
 # table number of (paper dataset, metric)
 PAPER_TABLE_NUMBERS = {
     ("mvtecad", "image_auroc"): 1,

@@ -448,7 +448,7 @@ def make_figures(
 
     out_dir = Path(out_dir)
     runs = {Path(path).name: Path(path) for path in score_paths}
-    per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value"])
+    per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value_percent"])
     index = read_index(index_path).set_index("image_id")
     written = per_class_bars(
         per_class,

@@ -6,6 +6,8 @@ table reports the mean (and std) of those per-seed means over the seeds. Values 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -109,26 +111,26 @@ def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
     extra = [c for c in ("n_test", "n_masks_emptied") if c in metrics]
     table = metrics[keys + ["value"] + extra].sort_values(keys).reset_index(drop=True)
     table["value"] = 100.0 * table["value"]
-    return table
+    return table.rename(columns={"value": "value_percent"})  # metrics/*.csv hold fractions
 
 
-def runtime_table(benchmark_files: list[str]) -> pd.DataFrame:
-    """Time and peak memory per stage (and method) from Snakemake ``benchmark:`` files
-    (``<results>/benchmarks/<stage>/<dataset>/.../<name>.tsv``)."""
+def runtime_table(stages: dict[str, list[str]]) -> pd.DataFrame:
+    """Time and peak memory per stage (and method) from Snakemake ``benchmark:`` files, given by stage; a run's
+    method is its file's name (``<method>.tsv``)."""
+    from .io import read_checked_csv
+
     rows = []
-    for path in benchmark_files:
-        parts = str(path).split("/")
-        stage = parts[parts.index("benchmarks") + 1]
-        name = parts[-1].removesuffix(".tsv")
-        record = pd.read_csv(path, sep="\t").iloc[-1]
-        rows.append(
-            {
-                "stage": stage,
-                "method": name if stage in ("fit_score", "evaluate") else "",
-                "seconds": float(record["s"]),
-                "max_rss_mb": float(record["max_rss"]),
-            }
-        )
+    for stage, paths in stages.items():
+        for path in paths:
+            record = read_checked_csv(path, "benchmark record", ["s", "max_rss"], sep="\t").iloc[-1]
+            rows.append(
+                {
+                    "stage": stage,
+                    "method": Path(path).stem if stage in ("fit_score", "evaluate") else "",
+                    "seconds": float(record["s"]),
+                    "max_rss_mb": float(record["max_rss"]),
+                }
+            )
     frame = pd.DataFrame(rows, columns=["stage", "method", "seconds", "max_rss_mb"])
     grouped = frame.groupby(["stage", "method"], sort=False)
     return (

@@ -67,7 +67,7 @@ def test_positionwise_lof_removes_planted_outliers_first():
 def test_vectorised_tail_sampler_equals_the_per_row_reference():
     """The vectorised neighbourhoods and reverse vote give exactly the per-row loop's output (VisA-like
     long tail with noise in the embeddings, so thresholds fall inside clusters, not only between them)."""
-    from tailedcore.reference import tail_neighbourhoods_per_row
+    from bench.reference import tail_neighbourhoods_per_row
     from tailedcore.samplers.tail import _mode_per_row, adaptive_neighbourhoods, similarity_matrix
 
     embeddings, _ = clusters((250, 120, 60, 30, 12, 5, 2, 1), dim=32, spread=0.6, seed=5)
@@ -80,7 +80,7 @@ def test_vectorised_tail_sampler_equals_the_per_row_reference():
 
 
 def test_batched_lof_equals_scikit_learn_per_position():
-    from tailedcore.reference import lof_sklearn
+    from bench.reference import lof_sklearn
 
     by_position = np.random.default_rng(2).normal(size=(5, 60, 16))
     ours = local_outlier_factor(torch.from_numpy(by_position), 6).numpy()

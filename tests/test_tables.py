@@ -127,8 +127,11 @@ def test_runtime_table_from_benchmark_files(tmp_path):
         path = tmp_path / "results" / "benchmarks" / stage / "d" / f"x{len(files)}" / f"{name}.tsv"
         path.parent.mkdir(parents=True)
         path.write_text(header + f"{seconds}\t0:00:10\t{rss}\t0\t0\t0\t0\t0\t0\t1\n")
-        files.append(str(path))
-    table = runtime_table(files).set_index(["stage", "method"])
+        files.append((stage, str(path)))
+    stages = {}
+    for stage, path in files:
+        stages.setdefault(stage, []).append(path)
+    table = runtime_table(stages).set_index(["stage", "method"])
     assert table.loc[("fit_score", "patchcore"), "mean_seconds"] == 15
     assert table.loc[("fit_score", "patchcore"), "peak_rss_mb"] == 900
     assert table.loc[("features", ""), "jobs"] == 1

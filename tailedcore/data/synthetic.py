@@ -1,6 +1,6 @@
 """Embedded synthetic industrial dataset in the MVTec AD layout.
 
-Eight product categories (five textures, four objects with pose jitter) that look clearly different
+Nine product categories (five textures, four objects with pose jitter) that look clearly different
 to an ImageNet backbone, each with defect types whose binary masks are exact: a mask pixel is 1
 exactly where the defect changed the rendering. Everything is a pure function of
 ``(seed, category, split, index)``, so changing the number of images never changes the images that
@@ -73,10 +73,6 @@ def _rotate(x: np.ndarray, y: np.ndarray, cx: float, cy: float, angle: float):
 
 def _colour(base, shade: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(base, dtype=np.float64)[None, None, :] * shade[..., None], 0.0, 1.0)
-
-
-def _paint(image: np.ndarray, region: np.ndarray, rgb) -> None:
-    image[region] = np.asarray(rgb, dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -39,18 +39,14 @@ def _round_half_even(values: np.ndarray) -> np.ndarray:
 
 
 def _mode_per_row(values: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """For each row r: the most frequent ``values[i]`` over the i with membership[r, i]; ties -> smallest.
-
-    Counted as one matrix product, membership (R, N) x one-hot of the distinct values (N, U): exact
-    integer counts in float32 (N < 2^24).
-    """
+    """For each row r: the most frequent ``values[i]`` over the i with membership[r, i]; ties -> smallest
+    (like ``scipy.stats.mode``); a row without members keeps its own value."""
     distinct, which = np.unique(values, return_inverse=True)
-    onehot = torch.zeros(len(values), len(distinct))
-    onehot[torch.arange(len(values)), torch.from_numpy(which.reshape(-1))] = 1.0
-    counts = torch.from_numpy(np.ascontiguousarray(membership)).to(torch.float32) @ onehot
-    mode = distinct[counts.argmax(dim=1).numpy()]  # first maximum = smallest value
-    empty = (counts.max(dim=1).values == 0).numpy()
-    mode[empty] = values[empty]
+    which = which.reshape(-1)
+    mode = np.array(values, copy=True)
+    for row, members in enumerate(np.asarray(membership, dtype=bool)):
+        if members.any():
+            mode[row] = distinct[np.bincount(which[members], minlength=len(distinct)).argmax()]
     return mode
 
 

@@ -5,6 +5,7 @@ from tailedcore.tables import runtime_table
 
 log = to_rule_log(snakemake)
 sm = snakemake
-table = runtime_table(list(sm.input.features) + list(sm.input.runs))
+stages = {stage: [files] if isinstance(files, str) else list(files) for stage, files in sm.input.items()}
+table = runtime_table(stages)
 table.to_csv(sm.output[0], index=False)
 log.info("\n%s", table)
