@@ -245,8 +245,10 @@ def run_method(
     report_path,
     threads: int,
     device: str = "cpu",
+    gpu: str | None = None,
 ) -> dict:
-    """Fit a method on the split's training pool (all categories together) and score every test image."""
+    """Fit a method on the split's training pool (all categories together) and score every test image.
+    ``gpu``: the device index the job holds (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
     import torch
 
     from .compute import set_device, set_threads
@@ -290,6 +292,7 @@ def run_method(
             "tailedcore_version": __version__,
             "torch": torch.__version__,
             "device": str(resolved),
+            "gpu": gpu,
             "threads": threads,
             "machine": platform.machine(),
         }

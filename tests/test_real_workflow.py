@@ -43,6 +43,7 @@ def folder_config(path: Path, features: dict, methods: list[str], masks="auto") 
 
 
 def snakemake(workdir: Path, config: dict, *extra: str) -> subprocess.CompletedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir)]

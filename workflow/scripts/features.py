@@ -2,11 +2,16 @@
 
 from pathlib import Path
 
+from tailedcore.gpu import claim_gpu
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import extract_features
 
 log = to_rule_log(snakemake)
 sm = snakemake
+slot = claim_gpu(wanted=sm.config["features"]["device"] != "cpu")  # before anything starts CUDA
+log.info("device slot: %s", slot.describe())
+
+from tailedcore.pipeline import extract_features  # noqa: E402
+
 # batch size and device only choose how fast: read from the config, not params, so they never rerun a job
 runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = extract_features(
@@ -16,4 +21,4 @@ report = extract_features(
     folder=Path(sm.output.patches).parent,
     threads=sm.threads,
 )
-log.info("%s", report)
+log.info("%s", {**report, "gpu": slot.index})

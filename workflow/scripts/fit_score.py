@@ -1,10 +1,15 @@
 """Fit one method on a split's unified training pool and score every test image."""
 
+from tailedcore.gpu import claim_gpu
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import run_method
 
 log = to_rule_log(snakemake)
 sm = snakemake
+slot = claim_gpu(wanted=sm.config["methods"]["device"] != "cpu")  # before anything starts CUDA
+log.info("device slot: %s", slot.describe())
+
+from tailedcore.pipeline import run_method  # noqa: E402
+
 # devices and batch size only choose where and how fast: read from the config, not params
 feature_runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = run_method(
@@ -21,6 +26,7 @@ report = run_method(
     report_path=sm.output.report,
     threads=sm.threads,
     device=sm.config["methods"]["device"],
+    gpu=slot.index,
 )
 log.info(
     "memory bank %s patches, fit %.1f s on %s",
