@@ -102,8 +102,11 @@ def claim_gpu(wanted: bool = True, poll_seconds: float = 2.0, timeout: float | N
         if timeout is not None and time.monotonic() - started > timeout:
             raise TimeoutError(f"no free GPU among {devices} after {timeout:.0f} s")
         if time.monotonic() - started < poll_seconds * 1.5:
-            log.warning("every visible GPU %s is held by another job: waiting for one (is --resources gpu=N "
-                        "larger than the number of GPUs?)", devices)
+            log.warning(
+                "every visible GPU %s is held by another job: waiting for one (is --resources gpu=N "
+                "larger than the number of GPUs?)",
+                devices,
+            )
         time.sleep(poll_seconds)
 
 

@@ -1,9 +1,12 @@
-"""Nearest-neighbour search with one interface and two backends (faiss, torch); squared L2 distances.
+"""Nearest-neighbour search with one interface and two exact backends (faiss, torch); squared L2 distances.
 
-``auto`` picks torch (one GEMM per block of queries plus a row minimum): on CPU it runs at about the
-machine's matrix-multiply rate, 3-4x faster than faiss-cpu's flat index at k=1 (bench/run.py, knn). On CUDA
-``auto`` uses faiss-gpu when faiss sees a GPU, else torch on the GPU. Query blocks are sized so the
-distance block stays under ``block_bytes``.
+``auto`` picks the faster backend by measurement on the machine it runs on: the first search of a size
+class (memory-bank size to the nearest power of two, dimension, k, device, threads) times both backends on
+a sample of the real memory bank (well under a second) and caches the winner per machine in
+``~/.cache/tailedcore/knn_backends.json`` (``TAILEDCORE_CACHE`` moves it). Which one wins depends on the
+machine: faiss-cpu's flat index beat torch's GEMM on some CPUs and lost on others (bench/run.py, knn). Both
+are exact: the neighbours are the same up to equal-distance ties. On CUDA ``auto`` uses faiss-gpu when faiss
+sees a GPU, else torch on the GPU. Query blocks are sized so the distance block stays under ``block_bytes``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,9 @@ import numpy as np
 import torch
 
 from .compute import current_device, resolve_device
+
+CALIBRATION_QUERIES = 2048
+CALIBRATION_MEMORY = 32768
 
 BACKENDS = ("auto", "faiss", "torch")
 
@@ -46,9 +52,13 @@ def knn_search(
     if k > len(memory):
         raise ValueError(f"k={k} exceeds the memory bank size {len(memory)}")
     chunk = max(16, min(chunk, block_bytes // (4 * len(memory))))
-    if backend == "faiss" or (backend == "auto" and target.type == "cuda" and _faiss_gpus() > 0):
+    if backend == "auto":
+        backend = choose_backend(memory, k, target, chunk)
+    if backend == "faiss":
         import faiss
 
+        if target.type == "cpu":
+            faiss.omp_set_num_threads(torch.get_num_threads())  # the job's threads, like torch
         index = faiss.IndexFlatL2(memory.shape[1])
         if target.type == "cuda" and _faiss_gpus() > 0:
             index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
@@ -74,3 +84,63 @@ def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, d
         distances.append((values + (q * q).sum(1, keepdim=True)).clamp_min_(0.0).cpu())
         indices.append(nearest.cpu())
     return torch.cat(distances).numpy(), torch.cat(indices).numpy().astype(np.int64)
+
+
+def _cache_file():
+    import os
+    from pathlib import Path
+
+    folder = Path(os.environ.get("TAILEDCORE_CACHE") or Path.home() / ".cache" / "tailedcore")
+    return folder / "knn_backends.json"
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.node()}|{platform.machine()}|{platform.processor()}|{os.cpu_count()}cpu"
+
+
+def size_class(num_memory: int, dim: int, k: int, device, threads: int) -> str:
+    bucket = 1 << max(0, int(round(np.log2(max(1, num_memory)))))
+    return f"{device.type}|m{bucket}|d{dim}|k{k}|t{threads}"
+
+
+def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> str:
+    """The faster exact backend for this machine and size class, measured once and cached."""
+    import json
+    import time
+
+    if device.type == "cuda":
+        return "faiss" if _faiss_gpus() > 0 else "torch"
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return "torch"
+    key = size_class(len(memory), memory.shape[1], k, device, torch.get_num_threads())
+    path = _cache_file()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    known = cache.get(_machine(), {}).get(key)
+    if known in ("faiss", "torch"):
+        return known
+    rng = np.random.default_rng(0)
+    sample = memory[rng.choice(len(memory), size=min(len(memory), CALIBRATION_MEMORY), replace=False)]
+    queries = sample[rng.choice(len(sample), size=min(len(sample), CALIBRATION_QUERIES), replace=False)]
+    queries = queries + rng.normal(0, 1e-3, queries.shape).astype(np.float32)
+    timings = {}
+    for name in ("torch", "faiss", "torch", "faiss"):  # interleaved, best of two
+        started = time.perf_counter()
+        knn_search(queries, sample, k, name, chunk, device.type)
+        timings[name] = min(timings.get(name, float("inf")), time.perf_counter() - started)
+    best = min(timings, key=timings.get)
+    cache.setdefault(_machine(), {})[key] = best
+    try:
+        from .io import atomic_text
+
+        atomic_text(path, json.dumps(cache, indent=1, sort_keys=True))
+    except OSError:
+        pass  # a read-only home: measure again next time
+    return best

@@ -20,3 +20,28 @@ def test_faiss_and_torch_agree(k):
 def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown knn backend"):
         knn_search(np.zeros((1, 2)), np.zeros((1, 2)), backend="annoy")
+
+
+def test_auto_measures_once_per_size_class_and_keeps_the_neighbours(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from tailedcore import knn
+
+    monkeypatch.setenv("TAILEDCORE_CACHE", str(tmp_path))
+    rng = np.random.default_rng(0)
+    memory = rng.normal(size=(3000, 32)).astype(np.float32)
+    queries = rng.normal(size=(500, 32)).astype(np.float32)
+    dist_auto, idx_auto = knn_search(queries, memory, 1, "auto")
+    dist_torch, idx_torch = knn_search(queries, memory, 1, "torch")
+    np.testing.assert_allclose(dist_auto, dist_torch, rtol=1e-4, atol=1e-4)
+    assert (idx_auto == idx_torch).mean() > 0.99  # the rest: equal-distance ties
+    cache = json.loads((tmp_path / "knn_backends.json").read_text())
+    key = knn.size_class(len(memory), 32, 1, torch.device("cpu"), torch.get_num_threads())
+    assert cache[knn._machine()][key] in ("faiss", "torch")
+    # a cached choice is used as is, without measuring again
+    cache[knn._machine()][key] = "faiss"
+    (tmp_path / "knn_backends.json").write_text(json.dumps(cache))
+    monkeypatch.setattr(knn, "CALIBRATION_QUERIES", None)  # would fail if it measured
+    assert knn.choose_backend(memory, 1, torch.device("cpu")) == "faiss"
