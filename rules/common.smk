@@ -18,6 +18,7 @@ DATASETS = config["datasets"]
 TAILS = config["splits"]["tails"]
 SEEDS = config["splits"]["seeds"]
 METHODS = config["methods"]["run"]
+MODEL_SEEDS = config["methods"]["seeds"]
 # Methods come from two places: a class registered in tailedcore/methods/<name>.py (fitted by rule
 # fit_score), or a rule file rules/baselines/<name>.smk that writes the score files itself.
 PACKAGE_METHODS = sorted(
@@ -34,7 +35,7 @@ for _method in METHODS:
         )
 from tailedcore.config import ConfigError, device_problems, method_block_problems
 
-METHOD_SETTINGS = ["run", "seed", "threads", "device"]
+METHOD_SETTINGS = ["run", "seeds", "threads", "device"]
 _problems = method_block_problems(config["methods"], PACKAGE_METHODS + RULE_METHODS, METHOD_SETTINGS)
 # cuda without a GPU is reported before any job, when the jobs run on this machine (a cluster's run where
 # they are scheduled)
@@ -72,13 +73,46 @@ for _name, (_base, _ratio) in SWEEP_POINTS.items():
 DATA_OF = {name: base for name, (base, _) in SWEEP_POINTS.items()}
 
 
-# Benchmark files, one template each: the rules write them, the runtime table reads every one of them.
+# Every per-run file, one template each (a run = dataset, tail, split seed, model seed, method): the rules
+# write them, and the tables, figures and runtime table read them through these templates only.
+_RUN = "{{tail}}/seed{{seed}}/model{{model_seed}}/{method}"  # a str.format template: {method} filled in
+RUN_PATHS = {
+    "scores": f"{RESULTS}/{{{{dataset}}}}/scores/{_RUN}.npz",
+    "report": f"{RESULTS}/{{{{dataset}}}}/scores/{_RUN}.json",
+    "metrics": f"{RESULTS}/{{{{dataset}}}}/metrics/{_RUN}.csv",
+    "fit_log": f"{RESULTS}/logs/fit_score/{{{{dataset}}}}/{_RUN}.log",
+    "fit_benchmark": f"{RESULTS}/benchmarks/fit_score/{{{{dataset}}}}/{_RUN}.tsv",
+    "evaluate_log": f"{RESULTS}/logs/evaluate/{{{{dataset}}}}/{_RUN}.log",
+    "evaluate_benchmark": f"{RESULTS}/benchmarks/evaluate/{{{{dataset}}}}/{_RUN}.tsv",
+}
+
+
+def run_path(kind, method="{method}"):
+    """The template of a per-run file, for one method or the {method} wildcard (README, "Adding a baseline")."""
+    return RUN_PATHS[kind].format(method=method)
+
+
+MANIFEST = f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv"
+
+
+def run_files(kind, dataset, tails=None, seeds=None, model_seeds=None, methods=None):
+    """Every per-run file of one kind for a dataset: tails x split seeds x model seeds x methods."""
+    return expand(
+        run_path(kind),
+        dataset=dataset,
+        tail=tails or TAILS,
+        seed=seeds or SEEDS,
+        model_seed=model_seeds or MODEL_SEEDS,
+        method=methods or METHODS,
+    )
+
+
 BENCHMARKS = {
     "synthetic_dataset": f"{RESULTS}/benchmarks/synthetic_dataset/{{dataset}}.tsv",
     "extract": f"{RESULTS}/benchmarks/extract/{{dataset}}.tsv",
     "features": f"{RESULTS}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv",
-    "fit_score": f"{RESULTS}/benchmarks/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv",
-    "evaluate": f"{RESULTS}/benchmarks/evaluate/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.tsv",
+    "fit_score": run_path("fit_benchmark"),
+    "evaluate": run_path("evaluate_benchmark", method="all"),
 }
 
 
@@ -87,10 +121,8 @@ def runtime_inputs(wildcards):
     dataset, kind = wildcards.dataset, DATASETS[wildcards.dataset]["kind"]
     inputs = {
         "features": expand(BENCHMARKS["features"], dataset=dataset, backbone=BACKBONE, category=categories(dataset)),
-        **{
-            stage: expand(BENCHMARKS[stage], dataset=dataset, tail=TAILS, seed=SEEDS, method=METHODS)
-            for stage in ("fit_score", "evaluate")
-        },
+        "fit_score": run_files("fit_benchmark", dataset),
+        "evaluate": run_files("evaluate_benchmark", dataset, methods=["all"]),
     }
     if kind == "synthetic":
         inputs["synthetic_dataset"] = BENCHMARKS["synthetic_dataset"].format(dataset=dataset)
@@ -241,6 +273,9 @@ def all_tables():
             "image_auroc.tex",
             "image_auroc.md",
             "image_auroc_per_seed.csv",
+            "image_auroc_ci.tex",
+            "significance.csv",
+            "significance.md",
             "tidy.csv",
             "extra_metrics.csv",
             "per_class.csv",
@@ -252,9 +287,15 @@ def all_tables():
         f"{RESULTS}/tables/{dataset}_pixel_auroc{suffix}"
         for dataset in DATASETS
         if has_pixel_labels(dataset)
-        for suffix in (".csv", ".tex", ".md", "_per_seed.csv")
+        for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")
     ]
     summaries = [f"{RESULTS}/{dataset}/summary.md" for dataset in DATASETS]
+    paired = [
+        f"{RESULTS}/figures/{dataset}/paired_{metric}.{ext}"
+        for dataset in DATASETS
+        for metric in (["image_auroc", "pixel_auroc"] if has_pixel_labels(dataset) else ["image_auroc"])
+        for ext in ("png", "svg")
+    ]
     kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in METHODS else [])
     figures = [
         f"{RESULTS}/figures/{dataset}/{kind}_{tail}.{ext}"
@@ -272,13 +313,14 @@ def all_tables():
         if SWEEP.get("noise_ratios")
         else []
     )
-    return summaries + tables + figures + sweeps
+    return summaries + tables + paired + figures + sweeps
 
 
 wildcard_constraints:
     dataset="[a-z][a-z0-9_]*",
     tail="pareto|step_k[0-9]+",
     seed="[0-9]+",
+    model_seed="[0-9]+",
     method="[a-z][a-z0-9_]*",
     category="[A-Za-z0-9_]+",
     backbone="[a-z0-9_]+",

@@ -4,14 +4,14 @@
 
 rule fit_score:
     input:
-        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+        manifest=MANIFEST,
         index=index_file,
         features=feature_files,
     output:
-        scores=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.npz",
-        report=f"{RESULTS}/{{dataset}}/scores/{{tail}}/seed{{seed}}/{{method}}.json",
+        scores=run_path("scores"),
+        report=run_path("report"),
     log:
-        f"{RESULTS}/logs/fit_score/{{dataset}}/{{tail}}/seed{{seed}}/{{method}}.log",
+        run_path("fit_log"),
     benchmark:
         BENCHMARKS["fit_score"]
     wildcard_constraints:
@@ -24,7 +24,7 @@ rule fit_score:
         gpu=gpu_request("methods"),
     params:
         options=lambda wc: method_options(wc.method),
-        model_seed=config["methods"]["seed"],
+        model_seed=lambda wc: int(wc.model_seed),
         feature_folder=lambda wc: feature_folder(wc.dataset),
         categories=lambda wc: categories(wc.dataset),
         features=feature_params(),

@@ -23,7 +23,7 @@ rule split:
     input:
         unpack(split_inputs),
     output:
-        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+        manifest=MANIFEST,
         stats=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
     log:
         f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",

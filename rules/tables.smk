@@ -5,12 +5,7 @@
 
 rule tables:
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{wc.dataset}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
-            tail=TAILS,
-            seed=SEEDS,
-            method=METHODS,
-        ),
+        metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         image=report(
             f"{RESULTS}/tables/{{dataset}}_image_auroc.csv",
@@ -18,7 +13,21 @@ rule tables:
             labels={"dataset": "{dataset}", "table": "image AUROC"},
             caption="../workflow/report/table_image.rst",
         ),
-        image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", ".md"),
+        image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", "_ci.tex", ".md"),
+        image_paired=report(
+            f"{RESULTS}/figures/{{dataset}}/paired_image_auroc.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": "all", "figure": "paired differences, image AUROC"},
+            caption="../workflow/report/figure_paired.rst",
+        ),
+        image_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_image_auroc.svg",
+        significance=report(
+            f"{RESULTS}/tables/{{dataset}}_significance.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "paired comparisons"},
+            caption="../workflow/report/table_significance.rst",
+        ),
+        significance_md=f"{RESULTS}/tables/{{dataset}}_significance.md",
         image_per_seed=report(
             f"{RESULTS}/tables/{{dataset}}_image_auroc_per_seed.csv",
             category="Tables",
@@ -60,6 +69,8 @@ rule tables:
         out_dir=lambda wc, output: str(Path(output.tidy).parent),
         table_metrics=["image_auroc"],
         summaries=True,
+        reference_method=config["evaluation"]["reference_method"],
+        figure_dir=lambda wc, output: str(Path(output.image_paired).parent),
         version=VERSION,
     script:
         f"{SCRIPTS}/tables.py"
@@ -68,12 +79,7 @@ rule tables:
 # Pixel AUROC, for datasets with defect masks only (a dataset with image labels only has no pixel table).
 rule pixel_table:
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{wc.dataset}/metrics/{{tail}}/seed{{seed}}/{{method}}.csv",
-            tail=TAILS,
-            seed=SEEDS,
-            method=METHODS,
-        ),
+        metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         pixel=report(
             f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
@@ -81,7 +87,14 @@ rule pixel_table:
             labels={"dataset": "{dataset}", "table": "pixel AUROC"},
             caption="../workflow/report/table_pixel.rst",
         ),
-        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", ".md"),
+        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", "_ci.tex", ".md"),
+        pixel_paired=report(
+            f"{RESULTS}/figures/{{dataset}}/paired_pixel_auroc.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": "all", "figure": "paired differences, pixel AUROC"},
+            caption="../workflow/report/figure_paired.rst",
+        ),
+        pixel_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_pixel_auroc.svg",
         pixel_per_seed=report(
             f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
             category="Tables",
@@ -99,6 +112,8 @@ rule pixel_table:
         out_dir=lambda wc, output: str(Path(output.pixel).parent),
         table_metrics=["pixel_auroc"],
         summaries=False,
+        reference_method=config["evaluation"]["reference_method"],
+        figure_dir=lambda wc, output: str(Path(output.pixel_paired).parent),
         version=VERSION,
     script:
         f"{SCRIPTS}/tables.py"
@@ -108,12 +123,11 @@ rule figures:
     input:
         per_class=f"{RESULTS}/tables/{{dataset}}_per_class.csv",
         index=f"{RESULTS}/{{dataset}}/index.csv",
-        manifest=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{SEEDS[0]}.csv",
-        scores=lambda wc: expand(
-            f"{RESULTS}/{wc.dataset}/scores/{wc.tail}/seed{SEEDS[0]}/{{method}}.{{ext}}",
-            method=METHODS,
-            ext=["npz", "json"],
-        ),
+        manifest=lambda wc: expand(MANIFEST, dataset=wc.dataset, tail=wc.tail, seed=SEEDS[0]),
+        scores=lambda wc: run_files(
+            "scores", wc.dataset, tails=[wc.tail], seeds=SEEDS[:1], model_seeds=MODEL_SEEDS[:1]
+        )
+        + run_files("report", wc.dataset, tails=[wc.tail], seeds=SEEDS[:1], model_seeds=MODEL_SEEDS[:1]),
     output:
         per_class=report(
             f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.png",
@@ -146,6 +160,7 @@ rule figures:
         CONDA_ENV
     params:
         seed=SEEDS[0],
+        model_seed=MODEL_SEEDS[0],
         methods=METHODS,
         geometry=geometry_params(),
         evaluation={"sigma": config["evaluation"]["sigma"]},
@@ -177,12 +192,12 @@ rule runtime_table:
 
 rule noise_sweep:
     input:
-        metrics=lambda wc: expand(
-            f"{RESULTS}/{{point}}/metrics/{SWEEP['tail']}/seed{{seed}}/{{method}}.csv",
-            point=[name for name, (base, _) in SWEEP_POINTS.items() if base == wc.dataset],
-            seed=SWEEP["seeds"],
-            method=METHODS,
-        ),
+        metrics=lambda wc: [
+            path
+            for name, (base, _) in SWEEP_POINTS.items()
+            if base == wc.dataset
+            for path in run_files("metrics", name, tails=[SWEEP["tail"]], seeds=SWEEP["seeds"])
+        ],
     output:
         table=report(
             f"{RESULTS}/tables/{{dataset}}_noise_sweep.csv",

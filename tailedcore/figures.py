@@ -23,6 +23,7 @@ STYLE = {
     "savefig.bbox": "tight",
 }
 METHOD_COLOURS = {"patchcore": "#4c72b0", "softpatch": "#dd8452", "tailedcore": "#55a868", "padim": "#8172b3"}
+GROUP_NAMES = {"tail": "C_t", "head": "C_h", "all": "all"}
 
 
 def save(figure, stem: str | Path) -> list[Path]:
@@ -152,4 +153,59 @@ def noise_sweep_figure(sweep: pd.DataFrame, title: str, stem) -> list[Path]:
         axes[0].set_ylabel("image AUROC (%)")
         axes[1].legend(fontsize=7)
         figure.suptitle(title, y=1.03)
+        return save(figure, stem)
+
+
+def paired_difference_figure(
+    comparisons: pd.DataFrame, reference: str, tails: list[str], title: str, stem
+) -> list[Path]:
+    """Per tail type: every method minus ``reference`` on the paired units, per group (C_t, C_h, all), with
+    the paired bootstrap 95 % interval; a filled marker where the Holm-adjusted p < 0.05."""
+    rows = []
+    for row in comparisons.itertuples(index=False):
+        if reference not in (row.method_a, row.method_b):
+            continue
+        sign = 1.0 if row.method_b == reference else -1.0
+        other = row.method_a if row.method_b == reference else row.method_b
+        low, high = sorted((sign * row.ci_low, sign * row.ci_high))
+        rows.append((row.tail, row.group, other, sign * row.mean_diff, low, high, bool(row.significant)))
+    frame = pd.DataFrame(rows, columns=["tail", "group", "method", "diff", "low", "high", "significant"])
+    methods = list(dict.fromkeys(frame["method"]))
+    groups = ["tail", "head", "all"]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(
+            1,
+            max(1, len(tails)),
+            figsize=(3.2 * max(1, len(tails)), 0.5 + 0.32 * max(1, len(methods) * 3)),
+            sharey=True,
+            squeeze=False,
+        )
+        for axis, tail in zip(axes[0], tails):
+            part = frame[frame["tail"] == tail]
+            labels = []
+            for position, (method, group) in enumerate((m, g) for m in methods for g in groups):
+                labels.append(f"{method} ({GROUP_NAMES[group]})")
+                found = part[(part["method"] == method) & (part["group"] == group)]
+                if found.empty:
+                    continue
+                item = found.iloc[0]
+                colour = METHOD_COLOURS.get(method, "0.3")
+                axis.errorbar(
+                    item["diff"],
+                    position,
+                    xerr=[[item["diff"] - item["low"]], [item["high"] - item["diff"]]],
+                    fmt="o",
+                    ms=4,
+                    color=colour,
+                    mfc=colour if item["significant"] else "white",
+                    capsize=2,
+                    lw=1,
+                )
+            axis.axvline(0, color="0.5", lw=0.8, ls="--")
+            axis.set_yticks(range(len(labels)))
+            axis.set_yticklabels(labels, fontsize=7)
+            axis.invert_yaxis()
+            axis.set_title(tail, fontsize=8)
+            axis.set_xlabel(f"AUROC points vs {reference}", fontsize=7)
+        figure.suptitle(title, fontsize=8)
         return save(figure, stem)

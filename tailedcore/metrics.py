@@ -14,6 +14,7 @@ METRIC_COLUMNS = [
     "dataset",
     "tail",
     "seed",
+    "model_seed",
     "method",
     "category",
     "class_role",
@@ -87,6 +88,17 @@ class EvaluationSpec:
         )
 
 
+def category_truth(*, labels: list[str], mask_paths: list[str], spec: EvaluationSpec) -> np.ndarray | None:
+    """The ground truth of a category's test images on the geometry's grid (None without pixel labels)."""
+    if not spec.pixel:
+        return None
+    truth = np.zeros((len(labels), *spec.geometry.shape), dtype=bool)
+    for i, (label, mask_path) in enumerate(zip(labels, mask_paths, strict=True)):
+        if label != "good":
+            truth[i] = load_mask(mask_path, spec.geometry, spec.gt_rule)
+    return truth
+
+
 def evaluate_category(
     *,
     labels: list[str],
@@ -95,10 +107,12 @@ def evaluate_category(
     image_scores: np.ndarray,
     patch_scores: np.ndarray,
     spec: EvaluationSpec,
+    truth: np.ndarray | None = None,
 ) -> tuple[dict[str, float], int]:
     """Image AUROC over the category's test images and full pixel AUROC over all their image pixels (the
     padding of the pad geometry excluded); with ``spec.extra`` also the metrics beyond the paper (named
-    ``extra_*``): image F1-max, pixel AP and pixel AUPRO up to FPR 0.3.
+    ``extra_*``): image F1-max, pixel AP and pixel AUPRO up to FPR 0.3. ``truth``: the masks from
+    :func:`category_truth`, when several methods are evaluated on the same images (read once).
 
     A defect image whose mask loses every defect pixel under the geometry is, by default, kept as the
     original code does (it counts in image AUROC, its pixels count as normal); ``empty_masks: drop`` leaves
@@ -108,11 +122,9 @@ def evaluate_category(
     keep = np.ones(len(labels), dtype=bool)
     emptied = 0
     if spec.pixel:
+        if truth is None:
+            truth = category_truth(labels=labels, mask_paths=mask_paths, spec=spec)
         maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
-        truth = np.zeros(maps.shape, dtype=bool)
-        for i, (anomalous, mask_path) in enumerate(zip(is_anomalous, mask_paths, strict=True)):
-            if anomalous:
-                truth[i] = load_mask(mask_path, spec.geometry, spec.gt_rule)
         lost = is_anomalous & ~truth.reshape(len(truth), -1).any(axis=1)
         emptied = int(lost.sum())
         if spec.empty_masks == "drop":
@@ -143,42 +155,58 @@ def evaluate_category(
 
 
 def evaluate_run(
-    *, scores: dict, manifest: pd.DataFrame, index: pd.DataFrame, run: dict, spec: EvaluationSpec, protocol: str
+    *,
+    scores: dict[str, dict],
+    manifest: pd.DataFrame,
+    index: pd.DataFrame,
+    run: dict,
+    spec: EvaluationSpec,
+    protocol: str,
 ) -> pd.DataFrame:
-    """Tidy metric rows for one (dataset, tail, seed, method) from its score file."""
-    position = {image_id: i for i, image_id in enumerate(scores["image_ids"])}
+    """Tidy metric rows of one run (dataset, tail, split seed, model seed) for every method of ``scores``
+    (method -> its score file's arrays); each category's masks are read once."""
     test = manifest[manifest["subset"] == "test"]
-    missing = sorted(set(test["image_id"]) - set(position))
-    if missing:
-        raise ValueError(f"the score file lacks {len(missing)} test images (e.g. {missing[:3]}); rerun the method")
+    positions = {}
+    for method, arrays in scores.items():
+        positions[method] = {image_id: i for i, image_id in enumerate(arrays["image_ids"])}
+        missing = sorted(set(test["image_id"]) - set(positions[method]))
+        if missing:
+            raise ValueError(
+                f"the {method} score file lacks {len(missing)} test images (e.g. {missing[:3]}); rerun the method"
+            )
     info = index.set_index("image_id")
     rows = []
     for category, part in test.groupby("category", sort=True):
-        pos = np.array([position[i] for i in part["image_id"]])
         records = info.loc[part["image_id"]]
-        values, emptied = evaluate_category(
-            labels=records["label"].tolist(),
-            mask_paths=records["mask_path"].tolist(),
-            sizes=records[["width", "height"]].to_numpy(),
-            image_scores=scores["image_scores"][pos],
-            patch_scores=scores["patch_scores"][pos],
-            spec=spec,
-        )
-        for metric, value in values.items():
-            rows.append(
-                {
-                    **run,
-                    "category": category,
-                    "class_role": part["class_role"].iloc[0],
-                    "metric": metric,
-                    "value": value,
-                    "n_test": len(part),
-                    "n_test_leaked": int((part["role"] == "leaked").sum()),
-                    "test_protocol": protocol,
-                    "n_masks_emptied": emptied,
-                    "empty_masks": spec.empty_masks,
-                }
+        labels, mask_paths = records["label"].tolist(), records["mask_path"].tolist()
+        truth = category_truth(labels=labels, mask_paths=mask_paths, spec=spec)
+        for method, arrays in scores.items():
+            pos = np.array([positions[method][i] for i in part["image_id"]])
+            values, emptied = evaluate_category(
+                labels=labels,
+                mask_paths=mask_paths,
+                sizes=records[["width", "height"]].to_numpy(),
+                image_scores=arrays["image_scores"][pos],
+                patch_scores=arrays["patch_scores"][pos],
+                spec=spec,
+                truth=truth,
             )
+            for metric, value in values.items():
+                rows.append(
+                    {
+                        **run,
+                        "method": method,
+                        "category": category,
+                        "class_role": part["class_role"].iloc[0],
+                        "metric": metric,
+                        "value": value,
+                        "n_test": len(part),
+                        "n_test_leaked": int((part["role"] == "leaked").sum()),
+                        "test_protocol": protocol,
+                        "n_masks_emptied": emptied,
+                        "empty_masks": spec.empty_masks,
+                    }
+                )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)
 
 

@@ -196,7 +196,7 @@ def _augmenter(image_paths: list[str], features: dict):
         parts = [
             extractor(np.stack(views[i : i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)
         ]
-        return np.concatenate(parts).astype(np.float16)  # the cache's precision, like the stored views
+        return np.concatenate(parts).astype(config.dtype)  # the cache's precision, like the stored views
 
     return augment
 
@@ -341,15 +341,25 @@ def load_split(manifest_path, feature_folder, categories: list[str], patches: bo
 
 
 def evaluate(
-    *, scores_path, manifest_path, index_path, run: dict, features: dict, evaluation: dict, protocol: str, output
+    *,
+    scores_paths: dict[str, str],
+    manifest_path,
+    index_path,
+    run: dict,
+    features: dict,
+    evaluation: dict,
+    protocol: str,
+    outputs: dict[str, str],
 ) -> pd.DataFrame:
-    scores = load_npz(scores_path, "score file", SCORE_KEYS)
+    """Per-class metrics of one run for every method (``scores_paths`` and ``outputs``: method -> file)."""
+    scores = {method: load_npz(path, "score file", SCORE_KEYS) for method, path in scores_paths.items()}
     index = read_index(index_path)
     spec = EvaluationSpec.from_config(features, evaluation, pixel=has_pixel_labels(index))
     metrics = evaluate_run(
         scores=scores, manifest=read_manifest(manifest_path), index=index, run=run, spec=spec, protocol=protocol
     )
-    atomic_csv(metrics, output)
+    for method, output in outputs.items():
+        atomic_csv(metrics[metrics["method"] == method], output)
     return metrics
 
 
@@ -370,46 +380,127 @@ def make_tables(
     compare_with: str | None = None,
     table_metrics: tuple[str, ...] = ("image_auroc", "pixel_auroc"),
     summaries: bool = True,
+    reference_method: str = "tailedcore",
+    figure_dir=None,
 ) -> list[Path]:
-    """Per metric of ``table_metrics``: the seed-averaged wide table (CSV, LaTeX, Markdown) and its per-seed
-    group means; with ``summaries``: the tidy summary, the extra metrics, the per-class table and, with
-    ``compare_with``, the comparison with the paper."""
+    """Per metric of ``table_metrics``: the wide table (CSV of means; LaTeX mean ± std over split seeds and
+    its companion 95 % interval table; Markdown with intervals, both spreads and significant leads), the
+    per-run group means and, with ``figure_dir``, the paired-difference figure against ``reference_method``.
+    With ``summaries``: the tidy summary, the paired comparisons (``<dataset>_significance``), the extra
+    metrics, the per-class table and, with ``compare_with``, the comparison with the paper."""
+    from .stats import paired_comparisons
+    from .tables import significant_leads, to_latex_intervals, to_markdown_text
+
     metrics = read_metrics(metric_files)
     per_seed = group_means(metrics)
     summary = seed_summary(per_seed)
+    per_class = per_class_table(metrics)
+    comparisons = paired_comparisons(per_class)
+    marks = significant_leads(summary, comparisons, tails, methods)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for metric in table_metrics:
         part = summary[summary["metric"] == metric]
         table = wide_table(part, tails, methods)
+        std = wide_table(part, tails, methods, values="std")
+        low = wide_table(part, tails, methods, values="ci_low")
+        high = wide_table(part, tails, methods, values="ci_high")
         stem = out_dir / f"{dataset}_{metric}"
         atomic_csv(table.round(2), f"{stem}.csv", index=True)
         n_seeds = int(part["n_seeds"].max()) if len(part) else 0
+        n_models = int(part["n_model_seeds"].max()) if len(part) else 0
+        runs = f"{n_seeds} split seeds" + (f" x {n_models} model seeds" if n_models > 1 else "")
         number = PAPER_TABLE_NUMBERS.get((compare_with, metric))
         shaped = f" (shaped like Table {number} of the paper)" if number else ""
+        title = METRIC_TITLES[metric]
         caption = (
-            f"{METRIC_TITLES[metric]} (\\%) on {dataset.replace('_', ' ')}, mean over {n_seeds} seeds{shaped}; "
-            "$C_t$: tail classes, $C_h$: head classes."
+            f"{title} (\\%) on {dataset.replace('_', ' ')}, mean $\\pm$ std over {n_seeds} split seeds"
+            f"{shaped}; $C_t$: tail classes, $C_h$: head classes."
         )
-        atomic_text(f"{stem}.tex", to_latex(table, caption, f"tab:{dataset}_{metric}"))
+        atomic_text(f"{stem}.tex", to_latex(table, caption, f"tab:{dataset}_{metric}", std=std))
+        atomic_text(
+            f"{stem}_ci.tex",
+            to_latex_intervals(
+                low,
+                high,
+                f"95\\% confidence intervals of Table~\\ref{{tab:{dataset}_{metric}}} ({runs}).",
+                f"tab:{dataset}_{metric}_ci",
+            ),
+        )
+        spreads = (
+            wide_table(part, tails, methods, values="std_split").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+            + " / "
+            + wide_table(part, tails, methods, values="std_model").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
+        )
+        intervals = pd.DataFrame(index=low.index, columns=low.columns, dtype=object)
+        for column in low.columns:
+            intervals[column] = [
+                None if pd.isna(a) else f" [{a:.2f}, {b:.2f}]" for a, b in zip(low[column], high[column])
+            ]
         atomic_text(
             f"{stem}.md",
-            f"{METRIC_TITLES[metric]} (%) on {dataset}, mean ± std over {n_seeds} seeds{shaped}\n\n"
-            + to_markdown(table, wide_table(part, tails, methods, values="std"))
+            f"{title} (%) on {dataset}: mean over {runs} [95 % confidence interval]{shaped}. Bold: the best "
+            "of a column; †: its lead over the runner-up is significant (paired Wilcoxon test on split seed x "
+            f"model seed x class, Holm-adjusted p < 0.05; {dataset}_significance.md).\n\n"
+            + to_markdown(table, suffix=intervals, marks=marks.get(metric))
+            + f"\nStandard deviation over split seeds / over model seeds ({runs}):\n\n"
+            + to_markdown_text(spreads)
             + emptied_note(metrics),
         )
         atomic_csv(per_seed[per_seed["metric"] == metric], f"{stem}_per_seed.csv")
-        written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", ".md", "_per_seed.csv")]
+        written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")]
+        if figure_dir is not None:
+            from .figures import paired_difference_figure
+
+            reference = reference_method if reference_method in methods else methods[0]
+            written += paired_difference_figure(
+                comparisons[comparisons["metric"] == metric],
+                reference=reference,
+                tails=tails,
+                title=f"{dataset}: {title}, each method minus {reference} (paired, 95 % bootstrap interval)",
+                stem=Path(figure_dir) / f"paired_{metric}",
+            )
     if not summaries:
         return written
     atomic_csv(summary, out_dir / f"{dataset}_tidy.csv")
+    atomic_csv(comparisons, out_dir / f"{dataset}_significance.csv")
+    atomic_text(out_dir / f"{dataset}_significance.md", significance_markdown(comparisons, dataset))
     extras = summary[summary["metric"].str.startswith("extra_")]  # beyond the paper: kept apart from Tables 1-4
     atomic_csv(extras.round(2), out_dir / f"{dataset}_extra_metrics.csv")
-    atomic_csv(per_class_table(metrics), out_dir / f"{dataset}_per_class.csv")
+    atomic_csv(per_class, out_dir / f"{dataset}_per_class.csv")
     comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
     atomic_csv(comparison.round(2), out_dir / f"{dataset}_vs_paper.csv")
-    return written + [out_dir / f"{dataset}_{name}.csv" for name in ("tidy", "extra_metrics", "per_class", "vs_paper")]
+    names = ("tidy", "significance", "extra_metrics", "per_class", "vs_paper")
+    return written + [out_dir / f"{dataset}_{name}.csv" for name in names]
+
+
+def significance_markdown(comparisons: pd.DataFrame, dataset: str) -> str:
+    """The paired comparisons as Markdown: one table per metric."""
+    lines = [
+        f"# Paired comparisons on {dataset}",
+        "",
+        "Each row compares two methods on the units both have: (split seed, model seed, class) of the group.",
+        "mean_diff = method_a - method_b in AUROC points, with a paired bootstrap 95 % interval; p: two-sided",
+        "Wilcoxon signed-rank test; p_adj: Holm-adjusted over every comparison of the metric's table.",
+        "",
+    ]
+    for metric, part in comparisons.groupby("metric", sort=False):
+        lines += [
+            f"## {metric}",
+            "",
+            "| tail | group | a | b | n | mean_diff [95 % CI] | p | p_adj |",
+            "|" + "---|" * 8,
+        ]
+        for row in part.itertuples(index=False):
+            star = " *" if row.significant else ""
+            lines.append(
+                f"| {row.tail} | {row.group} | {row.method_a} | {row.method_b} | {row.n_pairs} | "
+                f"{row.mean_diff:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}] | {row.p_value:.3g} | "
+                f"{row.p_adjusted:.3g}{star} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 def emptied_note(metrics: pd.DataFrame) -> str:
@@ -435,6 +526,7 @@ def make_figures(
     dataset: str,
     tail: str,
     seed: int,
+    model_seed: int = 0,
     methods: list[str],
     per_class_path,
     index_path,
@@ -452,6 +544,7 @@ def make_figures(
     out_dir = Path(out_dir)
     runs = {Path(path).name: Path(path) for path in score_paths}
     per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value_percent"])
+    per_class = per_class[per_class["model_seed"] == model_seed]
     index = read_index(index_path).set_index("image_id")
     written = per_class_bars(
         per_class,

@@ -17,8 +17,11 @@ TAIL_LABELS = {"pareto": "Pareto", "step_k4": "Step (K=4)", "step_k1": "Step (K=
 
 
 def group_means(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, metric, method, tail, seed): the means over tail, head and all classes (in percent)."""
-    keys = ["dataset", "metric", "method", "tail", "seed"]
+    """Per run (dataset, metric, method, tail, split seed, model seed): the means over tail, head and all
+    classes (in percent)."""
+    if "model_seed" not in metrics:
+        metrics = metrics.assign(model_seed=0)
+    keys = ["dataset", "metric", "method", "tail", "seed", "model_seed"]
     rows = []
     for key, part in metrics.groupby(keys, sort=True):
         for group in GROUPS:
@@ -29,10 +32,15 @@ def group_means(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std over seeds of the per-seed group means."""
+    """Per cell: the mean over every run, the standard deviation over split seeds (``std``, as the paper
+    reports it, and ``std_split``) and over model seeds (``std_model``), and the 95 % confidence interval
+    (:mod:`tailedcore.stats`)."""
+    from .stats import cell_statistics
+
     keys = ["dataset", "metric", "method", "tail", "group"]
-    summary = per_seed.groupby(keys, sort=False)["value"].agg(mean="mean", std="std", n_seeds="count").reset_index()
-    summary["std"] = summary["std"].fillna(0.0)
+    rows = [{**dict(zip(keys, key)), **cell_statistics(part)} for key, part in per_seed.groupby(keys, sort=False)]
+    summary = pd.DataFrame(rows)
+    summary.insert(summary.columns.get_loc("std_split"), "std", summary["std_split"].fillna(0.0))
     return summary
 
 
@@ -47,10 +55,16 @@ def wide_table(summary: pd.DataFrame, tails: list[str], methods: list[str], valu
 
 
 def _formatted_rows(
-    table: pd.DataFrame, decimals: int, best_format: str, missing: str, std: pd.DataFrame | None = None
+    table: pd.DataFrame,
+    decimals: int,
+    best_format: str,
+    missing: str,
+    std: pd.DataFrame | None = None,
+    suffix: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
 ):
-    """(method, cell texts) per row: NaN as ``missing``, ``± std`` when given, the column's best in
-    ``best_format``."""
+    """(method, cell texts) per row: NaN as ``missing``, ``± std`` when given, then ``suffix`` (text), the
+    column's best in ``best_format``, and a dagger where ``marks`` is true."""
     best = table.max(axis=0)
     for method, row in table.iterrows():
         cells = []
@@ -62,13 +76,16 @@ def _formatted_rows(
             text = f"{value:.{decimals}f}"
             if std is not None and not pd.isna(std.loc[method, column]):
                 text += f" ± {std.loc[method, column]:.{decimals}f}"
-            cells.append(best_format % text if np.isclose(value, best[column]) else text)
+            if suffix is not None and isinstance(suffix.loc[method, column], str):
+                text += suffix.loc[method, column]
+            text = best_format % text if np.isclose(value, best[column]) else text
+            if marks is not None and bool(marks.loc[method, column]):
+                text += " †"
+            cells.append(text)
         yield method, cells
 
 
-def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
-    """booktabs table with one column group per tail type; the best value of each column in bold."""
-    tails = list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
+def _latex_frame(rows, tails: list[str], caption: str, label: str) -> str:
     lines = [
         r"\begin{table}[t]",
         r"\centering",
@@ -83,31 +100,104 @@ def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2) -
     lines.append("".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(len(tails))))
     lines.append(" & " + " & ".join(GROUP_LABELS[g] for _ in tails for g in GROUPS) + r" \\")
     lines.append(r"\midrule")
-    for method, cells in _formatted_rows(table, decimals, r"\textbf{%s}", "--"):
+    for method, cells in rows:
         name = str(method).replace("_", r"\_")
         lines.append(f"{name} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
 
-def to_markdown(table: pd.DataFrame, std: pd.DataFrame | None = None, decimals: int = 2) -> str:
-    """A GitHub table: the seed mean (± std over seeds when given), the best value of each column in bold."""
+def _tails_of(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2, std: pd.DataFrame | None = None) -> str:
+    """booktabs table with one column group per tail type (mean, ± std when given); the best in bold."""
+    rows = _formatted_rows(table, decimals, r"\textbf{%s}", "--", std)
+    return _latex_frame(rows, _tails_of(table), caption, label)
+
+
+def to_latex_intervals(low: pd.DataFrame, high: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
+    """The companion table: the 95 % confidence interval [low, high] of every cell."""
+    rows = []
+    for method in low.index:
+        cells = [
+            "--"
+            if pd.isna(low.loc[method, c])
+            else f"[{low.loc[method, c]:.{decimals}f}, {high.loc[method, c]:.{decimals}f}]"
+            for c in low.columns
+        ]
+        rows.append((method, cells))
+    return _latex_frame(rows, _tails_of(low), caption, label)
+
+
+def _markdown_header(table: pd.DataFrame) -> list[str]:
     header = ["method"] + [
         f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
         f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}"
         for c in table.columns
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std):
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+
+def to_markdown(
+    table: pd.DataFrame,
+    std: pd.DataFrame | None = None,
+    decimals: int = 2,
+    suffix: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
+) -> str:
+    """A GitHub table: the mean (± std when given, then ``suffix``), the best of each column in bold, a
+    dagger where ``marks`` is true."""
+    lines = _markdown_header(table)
+    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std, suffix, marks):
         lines.append("| " + " | ".join([str(method), *cells]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def to_markdown_text(texts: pd.DataFrame) -> str:
+    """A GitHub table of ready-made cell texts (NaN as a dash)."""
+    lines = _markdown_header(texts)
+    for method, row in texts.iterrows():
+        lines.append("| " + " | ".join([str(method), *("–" if pd.isna(v) else str(v) for v in row)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def significant_leads(summary: pd.DataFrame, comparisons: pd.DataFrame, tails: list[str], methods: list[str]):
+    """(metric -> bool table like ``wide_table``): true at the best value of a column when its lead over the
+    runner-up is significant (Holm-adjusted p < 0.05, paired units)."""
+    out = {}
+    for metric, part in summary.groupby("metric", sort=False):
+        table = wide_table(part, tails, methods)
+        marks = pd.DataFrame(False, index=table.index, columns=table.columns)
+        for column in table.columns:
+            ranked = table[column].dropna().sort_values(ascending=False)
+            if len(ranked) < 2 or np.isclose(ranked.iloc[0], ranked.iloc[1]):
+                continue
+            tail, group = column.rsplit("_", 1)
+            best, second = ranked.index[0], ranked.index[1]
+            rows = comparisons[
+                (comparisons["metric"] == metric)
+                & (comparisons["tail"] == tail)
+                & (comparisons["group"] == group)
+                & (
+                    ((comparisons["method_a"] == best) & (comparisons["method_b"] == second))
+                    | ((comparisons["method_a"] == second) & (comparisons["method_b"] == best))
+                )
+            ]
+            if len(rows) and bool(rows["significant"].iloc[0]):
+                marks.loc[best, column] = True
+        out[metric] = marks
+    return out
 
 
 def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Every run's per-class value in percent: (dataset, metric, method, tail, seed, category, class_role).
 
     Kept per seed because a class's role (head or tail) changes from seed to seed."""
-    keys = ["dataset", "metric", "method", "tail", "seed", "category", "class_role"]
+    if "model_seed" not in metrics:
+        metrics = metrics.assign(model_seed=0)
+    keys = ["dataset", "metric", "method", "tail", "seed", "model_seed", "category", "class_role"]
     extra = [c for c in ("n_test", "n_masks_emptied") if c in metrics]
     table = metrics[keys + ["value"] + extra].sort_values(keys).reset_index(drop=True)
     table["value"] = 100.0 * table["value"]

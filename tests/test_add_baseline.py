@@ -40,7 +40,9 @@ def test_readme_baseline_rule_reaches_tables_and_figures(tmp_path):
     runtime = pd.read_csv(tables / "tiny_runtime.csv")
     assert "global_knn" in set(runtime.astype(str).values.ravel())
     # its scores are a real (if weak) method's: distances to the nearest training embedding
-    with np.load(workflow / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "global_knn.npz") as scores:
+    with np.load(
+        workflow / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "model0" / "global_knn.npz"
+    ) as scores:
         assert scores["image_scores"].std() > 0
         assert np.allclose(scores["patch_scores"].max(axis=(1, 2)), scores["image_scores"])
     assert (workflow / "results" / "figures" / "tiny" / "per_class_step_k1.png").stat().st_size > 1000

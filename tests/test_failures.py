@@ -79,14 +79,14 @@ def test_damaged_manifest_stops_the_evaluation_with_its_name(tmp_path):
     )
     with pytest.raises(DamagedFileError, match=r"seed1\.csv \(split manifest\) lacks the columns"):
         evaluate(
-            scores_path=scores,
+            scores_paths={"patchcore": scores},
             manifest_path=manifest,
             index_path=tmp_path / "index.csv",
             run={},
             features={},
             evaluation={},
             protocol="overlap",
-            output=tmp_path / "out.csv",
+            outputs={"patchcore": tmp_path / "out.csv"},
         )
 
 

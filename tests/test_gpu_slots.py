@@ -106,7 +106,7 @@ def test_two_gpu_jobs_run_at_once_on_distinct_devices(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     env = {**os.environ, "TAILEDCORE_FAKE_GPUS": "2", "TAILEDCORE_GPU_LOCK_DIR": str(tmp_path / "locks")}
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    targets = [f"results/tiny/scores/step_k1/seed1/{m}.npz" for m in ("patchcore", "padim")]
+    targets = [f"results/tiny/scores/step_k1/seed1/model0/{m}.npz" for m in ("patchcore", "padim")]
     run = subprocess.run(
         [str(SNAKEMAKE), *targets, "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path)]
         + ["--configfile", "config.yaml", "--cores", "2", "--resources", "gpu=2"],
@@ -117,7 +117,7 @@ def test_two_gpu_jobs_run_at_once_on_distinct_devices(tmp_path):
         timeout=900,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    logs = tmp_path / "results" / "logs" / "fit_score" / "tiny" / "step_k1" / "seed1"
+    logs = tmp_path / "results" / "logs" / "fit_score" / "tiny" / "step_k1" / "seed1" / "model0"
     (dev_a, start_a, end_a), (dev_b, start_b, end_b) = (_log_times(logs / f"{m}.log") for m in ("patchcore", "padim"))
     assert start_a < end_b and start_b < end_a, "the two fit jobs did not run at once"
     assert dev_a != dev_b

@@ -138,6 +138,6 @@ def test_download_rules_feed_the_chain(tiny_dataset, tmp_path):
     vi = pd.read_csv(tmp_path / "results" / "vi" / "index.csv")
     assert len(mv) == len(own) == len(vi) == 3 * (6 + 2 + 3)
     assert set(vi["label"]) == {"good", "bad"}
-    metrics = pd.read_csv(tmp_path / "results" / "vi" / "metrics" / "step_k1" / "seed1" / "patchcore.csv")
+    metrics = pd.read_csv(tmp_path / "results" / "vi" / "metrics" / "step_k1" / "seed1" / "model0" / "patchcore.csv")
     pixel = metrics[metrics["metric"] == "pixel_auroc"]["value"]
     assert len(pixel) == 3 and pixel.between(0, 1).all()  # raw id-2 masks were binarised, not read as empty

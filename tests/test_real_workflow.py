@@ -93,7 +93,9 @@ def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, meth
         assert emptied["strip"] == 1  # only the all-zero mask
     for figure in ("per_class_step_k1.png", "anomaly_maps_step_k1.png"):
         assert (work / "results" / "figures" / "real" / figure).stat().st_size > 0
-    scores = json.loads((work / "results" / "real" / "scores" / "step_k1" / "seed1" / f"{methods[0]}.json").read_text())
+    scores = json.loads(
+        (work / "results" / "real" / "scores" / "step_k1" / "seed1" / "model0" / f"{methods[0]}.json").read_text()
+    )
     assert scores["features"]["geometry"] == features["geometry"]
     if features["geometry"] == "crop":
         # a folder dataset's index follows its files: a new image in one category rebuilds that category only

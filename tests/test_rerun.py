@@ -61,7 +61,13 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
     }
 
     changed = copy.deepcopy(config)
+    changed["methods"]["seeds"] = [0, 1]  # a new model seed: only its fits and their evaluation
+    jobs = _planned(tmp_path, changed)
+    assert jobs["fit_score"] == 2 and jobs["evaluate"] == 1, jobs
+    assert not {"features", "split", "index", "coverage", "index_category"} & set(jobs), jobs
+
+    changed = copy.deepcopy(config)
     changed["splits"]["seeds"] = [1, 2]  # a new split seed: its split and fits, nothing cached is redone
     jobs = _planned(tmp_path, changed)
-    assert jobs["split"] == 1 and jobs["fit_score"] == 2 and jobs["evaluate"] == 2
+    assert jobs["split"] == 1 and jobs["fit_score"] == 2 and jobs["evaluate"] == 1
     assert "features" not in jobs and "index" not in jobs and "coverage" not in jobs

@@ -85,13 +85,13 @@ def test_snakemake_end_to_end(tmp_path):
 
     # the score-file contract: one image score and one patch map per test image
     manifest = pd.read_csv(tmp_path / "results" / "tiny" / "splits" / "step_k1" / "seed1.csv")
-    with np.load(tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "patchcore.npz") as scores:
+    with np.load(tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "model0" / "patchcore.npz") as scores:
         assert sorted(scores["image_ids"]) == sorted(manifest.loc[manifest["subset"] == "test", "image_id"])
         assert scores["patch_scores"].shape == (len(scores["image_ids"]), 6, 6)
 
     # each number says how it was made: the TailedCore report holds its options and its tail estimate
     report = json.loads(
-        (tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "tailedcore.json").read_text()
+        (tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "model0" / "tailedcore.json").read_text()
     )
     assert report["options"]["tail_augmentation"] == "rotflip" and "tail_recall" in report
 

@@ -1,8 +1,8 @@
 """Per-category feature cache: computed once per image, shared by every split, seed and method.
 
 Files for one ``(dataset, backbone, category)`` under ``results/{dataset}/features/{backbone}/``:
-``{category}.patches.npy`` (N, h, w, d) float16, ``{category}.global.npy`` (N, G) float32 and
-``{category}.ids.txt`` (N image ids, one per line, in row order).
+``{category}.patches.npy`` (N, h, w, d) in ``features.dtype`` (float16 by default), ``{category}.global.npy``
+(N, G) float32 and ``{category}.ids.txt`` (N image ids, one per line, in row order).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class FeatureConfig:
     resize: int = 256
     crop: int = 224
     size: tuple[int, int] | None = None
+    dtype: str = "float16"  # of the cached patch features; float32 = the original code's precision
     pretrain_dim: int = 1024
     target_dim: int = 1024
     patch_size: int = 3
@@ -121,10 +122,10 @@ def extract_category(
             patches, global_embedding = extractor(images)
             if patches_out is None:
                 patches_out = np.lib.format.open_memmap(
-                    partial["patches"], mode="w+", dtype=np.float16, shape=(len(image_paths),) + patches.shape[1:]
+                    partial["patches"], mode="w+", dtype=config.dtype, shape=(len(image_paths),) + patches.shape[1:]
                 )
                 global_out = np.zeros((len(image_paths), global_embedding.shape[1]), dtype=np.float32)
-            patches_out[start : start + len(images)] = patches.astype(np.float16)
+            patches_out[start : start + len(images)] = patches.astype(config.dtype)
             global_out[start : start + len(images)] = global_embedding
     if failures:
         del patches_out

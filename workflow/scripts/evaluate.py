@@ -1,23 +1,26 @@
-"""Per-class image and pixel AUROC of one run."""
+"""Per-class image and pixel AUROC of one run (split seed, model seed), every method at once."""
+
+from pathlib import Path
 
 from tailedcore.logs import to_rule_log
 from tailedcore.pipeline import evaluate
 
 log = to_rule_log(snakemake)
 sm = snakemake
+methods = sm.params.methods
 metrics = evaluate(
-    scores_path=sm.input.scores,
+    scores_paths={Path(path).stem: path for path in sm.input.scores},
     manifest_path=sm.input.manifest,
     index_path=sm.input.index,
     run={
         "dataset": sm.wildcards.dataset,
         "tail": sm.wildcards.tail,
         "seed": int(sm.wildcards.seed),
-        "method": sm.wildcards.method,
+        "model_seed": int(sm.wildcards.model_seed),
     },
     features=sm.params.geometry,
     evaluation=sm.params.evaluation,
     protocol=sm.params.protocol,
-    output=sm.output.metrics,
+    outputs={Path(path).stem: path for path in sm.output.metrics},
 )
-log.info("\n%s", metrics.pivot_table(index="category", columns="metric", values="value").round(4))
+log.info("\n%s", metrics.pivot_table(index=["method", "category"], columns="metric", values="value").round(4))

@@ -9,6 +9,7 @@ written = make_figures(
     dataset=sm.wildcards.dataset,
     tail=sm.wildcards.tail,
     seed=sm.params.seed,
+    model_seed=sm.params.model_seed,
     methods=sm.params.methods,
     per_class_path=sm.input.per_class,
     index_path=sm.input.index,

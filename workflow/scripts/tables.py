@@ -14,5 +14,7 @@ written = make_tables(
     compare_with=sm.params.compare_with,
     table_metrics=tuple(sm.params.table_metrics),
     summaries=sm.params.summaries,
+    reference_method=sm.params.reference_method,
+    figure_dir=sm.params.figure_dir,
 )
 log.info("wrote %s", [str(p) for p in written])
