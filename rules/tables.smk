@@ -123,7 +123,7 @@ rule figures:
     input:
         per_class=f"{RESULTS}/tables/{{dataset}}_per_class.csv",
         index=f"{RESULTS}/{{dataset}}/index.csv",
-        manifest=lambda wc: expand(MANIFEST, dataset=wc.dataset, tail=wc.tail, seed=SEEDS[0]),
+        manifest=lambda wc: expand(MANIFEST, dataset=wc.dataset, tail=wc.tail, seed=SEEDS[0])[0],
         scores=lambda wc: run_files(
             "scores", wc.dataset, tails=[wc.tail], seeds=SEEDS[:1], model_seeds=MODEL_SEEDS[:1]
         )

@@ -139,18 +139,14 @@ def evaluate_category(
             valid = np.stack([spec.geometry.valid(int(w), int(h)) for w, h in sizes])
         if not truth.any():  # every defect was cut away: pixel metrics are undefined, not zero
             result["pixel_auroc"] = float("nan")
+            if spec.extra:
+                result["extra_pixel_ap"] = result["extra_pixel_aupro_fpr30"] = float("nan")
         else:
-            result["pixel_auroc"] = auroc(truth[valid], maps[valid]) if valid is not None else auroc(truth, maps)
-        if spec.extra:
-            pixels = truth.any()
-            result["extra_pixel_ap"] = (
-                average_precision(
-                    truth[valid] if valid is not None else truth, maps[valid] if valid is not None else maps
-                )
-                if pixels
-                else float("nan")
-            )
-            result["extra_pixel_aupro_fpr30"] = aupro(truth, maps, 0.3, valid) if pixels else float("nan")
+            pixels = pixel_metrics(truth, maps, valid, extra=spec.extra, fpr_limit=0.3)
+            result["pixel_auroc"] = pixels["auroc"]
+            if spec.extra:
+                result["extra_pixel_ap"] = pixels["ap"]
+                result["extra_pixel_aupro_fpr30"] = pixels["aupro"]
     return result, emptied
 
 
@@ -219,11 +215,30 @@ def f1_max(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(f1.max())
 
 
-def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the precision-recall curve (an extra metric, not in the paper)."""
-    from sklearn.metrics import average_precision_score
+def _region_weights(masks: np.ndarray) -> np.ndarray:
+    """Per pixel 1 / (region size x number of regions) for the connected defect regions (8-connectivity,
+    found once per mask), 0 elsewhere: the PRO curve is the cumulative sum of these in score order."""
+    from scipy.ndimage import label as connected_components
 
-    return float(average_precision_score(np.asarray(labels, bool).ravel(), np.asarray(scores).ravel()))
+    weights = np.zeros(masks.shape, dtype=np.float64)
+    regions = []
+    for i, mask in enumerate(masks):
+        labelled, count = connected_components(mask, structure=np.ones((3, 3)))
+        for region in range(1, count + 1):
+            regions.append((i, labelled == region))
+    for i, region in regions:
+        weights[i][region] = 1.0 / (region.sum() * len(regions))
+    return weights, len(regions)
+
+
+def _aupro_sorted(weights: np.ndarray, negatives: np.ndarray, last_of_tie: np.ndarray, fpr_limit: float) -> float:
+    fpr = np.cumsum(negatives) / negatives.sum()
+    pro = np.cumsum(weights)
+    fpr, pro = np.r_[0.0, fpr[last_of_tie]], np.r_[0.0, pro[last_of_tie]]
+    keep = fpr <= fpr_limit
+    end_pro = np.interp(fpr_limit, fpr, pro)
+    fpr, pro = np.r_[fpr[keep], fpr_limit], np.r_[pro[keep], end_pro]
+    return float(np.trapezoid(pro, fpr) / fpr_limit)
 
 
 def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, valid: np.ndarray | None = None) -> float:
@@ -233,27 +248,34 @@ def aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3, valid: np
     the region's pixels scored >= t; FPR(t) = share of defect-free pixels scored >= t. One sort of all
     pixels gives both curves exactly at every distinct score.
     """
-    from scipy.ndimage import label as connected_components
+    return pixel_metrics(np.asarray(masks, bool), maps, valid, extra=True, fpr_limit=fpr_limit)["aupro"]
 
-    masks = np.asarray(masks, bool)
-    weights = np.zeros(masks.shape, dtype=np.float64)
-    regions = []
-    for i, mask in enumerate(masks):
-        labelled, count = connected_components(mask, structure=np.ones((3, 3)))
-        for region in range(1, count + 1):
-            regions.append((i, labelled == region))
-    if not regions or masks.all():
-        raise ValueError("AUPRO needs at least one defect region and one defect-free pixel")
-    for i, region in regions:
-        weights[i][region] = 1.0 / (region.sum() * len(regions))
-    order = np.argsort(-np.asarray(maps, dtype=np.float64).ravel(), kind="stable")
-    sorted_scores = np.asarray(maps, dtype=np.float64).ravel()[order]
-    negatives = (~masks if valid is None else ~masks & valid).ravel()[order]  # padding is never a negative
-    fpr = np.cumsum(negatives) / negatives.sum()
-    pro = np.cumsum(weights.ravel()[order])
-    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]  # threshold = each distinct score
-    fpr, pro = np.r_[0.0, fpr[last_of_tie]], np.r_[0.0, pro[last_of_tie]]
-    keep = fpr <= fpr_limit
-    end_pro = np.interp(fpr_limit, fpr, pro)
-    fpr, pro = np.r_[fpr[keep], fpr_limit], np.r_[pro[keep], end_pro]
-    return float(np.trapezoid(pro, fpr) / fpr_limit)
+
+def pixel_metrics(
+    truth: np.ndarray, maps: np.ndarray, valid: np.ndarray | None = None, extra: bool = False, fpr_limit: float = 0.3
+) -> dict[str, float]:
+    """Pixel AUROC and, with ``extra``, pixel AP and AUPRO, from ONE sort of all pixels (the three
+    curves at every distinct score; equal to scikit-learn's ``roc_auc_score`` and
+    ``average_precision_score``, a test checks). Pixels outside ``valid`` (padding) are left out."""
+    truth = np.asarray(truth, bool)
+    labels = truth.ravel()
+    inside = np.ones(labels.shape, bool) if valid is None else np.asarray(valid, bool).ravel()
+    scores = np.asarray(maps, dtype=np.float64).ravel()
+    order = np.argsort(-scores)  # ties are grouped below, so their order does not matter
+    sorted_scores = scores[order]
+    positives = (labels & inside)[order]
+    negatives = (~labels & inside)[order]
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    tps, fps = np.cumsum(positives)[last_of_tie], np.cumsum(negatives)[last_of_tie]
+    if tps[-1] == 0 or fps[-1] == 0:
+        raise ValueError(f"pixel metrics need both classes (got {tps[-1]} defect, {fps[-1]} normal pixels)")
+    result = {"auroc": float(np.trapezoid(np.r_[0.0, tps / tps[-1]], np.r_[0.0, fps / fps[-1]]))}
+    if extra:
+        recall = tps / tps[-1]
+        precision = tps / (tps + fps)
+        result["ap"] = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+        weights, regions = _region_weights(truth & (True if valid is None else np.asarray(valid, bool)))
+        if regions == 0:
+            raise ValueError("AUPRO needs at least one defect region and one defect-free pixel")
+        result["aupro"] = _aupro_sorted(weights.ravel()[order], negatives, last_of_tie, fpr_limit)
+    return result

@@ -190,7 +190,7 @@ def _changed(**changes) -> dict:
 @pytest.mark.parametrize(
     "config, expected",
     [
-        (_changed(features__crop=200), "features.crop (200) is larger than features.resize (128)"),
+        (_changed(features__crop=200), "features.crop (200) is larger than features.resize (96)"),
         (_changed(features__geometry="pad"), "geometry 'pad' needs features.size"),
         (_changed(methods__patchcor={"coreset_ratio": 0.2}), "methods.patchcor is neither a setting"),
         (_changed(features__crpo=3), "unknown key features.crpo (did you mean 'crop'?)"),

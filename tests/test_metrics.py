@@ -79,3 +79,23 @@ def test_f1_max_and_average_precision():
     # top 4 by score hold all 3 anomalies and 1 normal: P = 3/4, R = 1, F1 = 6/7 (the best cut)
     assert f1_max(labels, scores) == pytest.approx(6 / 7)
     assert average_precision(labels, scores) == pytest.approx(average_precision_score(labels, scores))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pixel_metrics_from_one_sort_equal_scikit_learn(seed):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from tailedcore.metrics import pixel_metrics
+
+    rng = np.random.default_rng(seed)
+    truth = np.zeros((4, 20, 20), bool)
+    truth[1, 3:8, 4:9] = truth[2, 10:12, 0:15] = True
+    maps = np.round(rng.normal(size=truth.shape) + 1.5 * truth, 1)  # rounded: many ties
+    valid = np.ones_like(truth)
+    valid[:, :, :3] = False  # padding columns: left out of every pixel metric
+    ours = pixel_metrics(truth, maps, valid, extra=True)
+    assert ours["auroc"] == pytest.approx(roc_auc_score(truth[valid], maps[valid]), abs=1e-12)
+    assert ours["ap"] == pytest.approx(average_precision_score(truth[valid], maps[valid]), abs=1e-12)
+    everything = pixel_metrics(truth, maps, extra=True)
+    assert everything["auroc"] == pytest.approx(roc_auc_score(truth.ravel(), maps.ravel()), abs=1e-12)
+    assert everything["aupro"] == pytest.approx(reference_aupro(truth, maps), abs=1e-9)

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from http_fixture import FileServer
 from PIL import Image
+from workflow_copy import TINY_FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -99,14 +100,7 @@ def test_download_rules_feed_the_chain(tiny_dataset, tmp_path):
                 },
             },
             "splits": {"source": "generated", "tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 4}},
-            "features": {
-                "backbone": "efficientnet_lite0",
-                "resize": 48,
-                "crop": 48,
-                "pretrain_dim": 32,
-                "target_dim": 32,
-                "threads": 1,
-            },
+            "features": dict(TINY_FEATURES),
             "methods": {"run": ["patchcore"], "threads": 1},
         }
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

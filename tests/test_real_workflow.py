@@ -13,6 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 from real_fixtures import write_real_folder
+from workflow_copy import TINY_FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -118,14 +119,7 @@ def test_elpv_subset_has_image_metrics_only(tmp_path):
             }
         },
         "splits": {"source": "generated", "tails": ["step_k4"], "seeds": [1], "rules": {"tail_threshold": 6}},
-        "features": {
-            "backbone": "efficientnet_lite0",
-            "resize": 48,
-            "crop": 48,
-            "pretrain_dim": 32,
-            "target_dim": 32,
-            "threads": 1,
-        },
+        "features": dict(TINY_FEATURES),
         "methods": {"run": ["patchcore", "padim"], "threads": 1, "padim": {"num_channels": 16}},
         "evaluation": {"extra_metrics": True},
     }

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from workflow_copy import TINY_FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -24,14 +25,7 @@ TINY = {
         }
     },
     "splits": {"tails": ["step_k1", "pareto"], "seeds": [1, 2], "rules": {"tail_threshold": 6}},
-    "features": {
-        "backbone": "efficientnet_lite0",
-        "resize": 48,
-        "crop": 48,
-        "pretrain_dim": 32,
-        "target_dim": 32,
-        "threads": 1,
-    },
+    "features": dict(TINY_FEATURES),
     "sweep": {"datasets": ["tiny"], "noise_ratios": [0.0, 0.25], "tail": "step_k1", "seeds": [1]},
     "methods": {
         "run": ["patchcore", "softpatch", "tailedcore", "padim"],

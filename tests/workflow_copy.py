@@ -9,6 +9,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("Snakefile", "rules", "workflow", "config", "profiles", "envs", "tailedcore")
 
 
+# The features of every tiny test config: offline lite0 at 48 px, 32-d patches (a few seconds per job).
+TINY_FEATURES = {
+    "backbone": "efficientnet_lite0",
+    "resize": 48,
+    "crop": 48,
+    "pretrain_dim": 32,
+    "target_dim": 32,
+    "threads": 1,
+}
+
+
 def tiny_config(methods: dict) -> dict:
     """A one-split config on 3 tiny synthetic categories (a few seconds per job), with ``methods``."""
     return {
@@ -21,14 +32,7 @@ def tiny_config(methods: dict) -> dict:
             }
         },
         "splits": {"tails": ["step_k1"], "seeds": [1], "rules": {"tail_threshold": 6}},
-        "features": {
-            "backbone": "efficientnet_lite0",
-            "resize": 48,
-            "crop": 48,
-            "pretrain_dim": 32,
-            "target_dim": 32,
-            "threads": 1,
-        },
+        "features": dict(TINY_FEATURES),
         "methods": {"threads": 1, **methods},
     }
 
