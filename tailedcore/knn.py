@@ -133,7 +133,7 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> st
     timings = {}
     for name in ("torch", "faiss", "torch", "faiss"):  # interleaved, best of two
         started = time.perf_counter()
-        knn_search(queries, sample, k, name, chunk, device.type)
+        knn_search(queries, sample, k, name, chunk=chunk, device=device.type)
         timings[name] = min(timings.get(name, float("inf")), time.perf_counter() - started)
     best = min(timings, key=timings.get)
     cache.setdefault(_machine(), {})[key] = best

@@ -51,8 +51,9 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(mean - half), float(mean + half)
 
 
-def cell_statistics(runs: pd.DataFrame) -> dict:
-    """``runs``: one row per (seed, model_seed) with ``value``. Mean, both spreads and the 95 % interval."""
+def cell_statistics(runs: pd.DataFrame, bounds: tuple[float, float] = (0.0, 100.0)) -> dict:
+    """``runs``: one row per (seed, model_seed) with ``value``. Mean, both spreads and the 95 % interval,
+    clipped to ``bounds`` (an AUROC in percent cannot leave [0, 100])."""
     table = runs.pivot_table(index="seed", columns="model_seed", values="value", aggfunc="mean")
     if table.empty:  # a group without classes (e.g. no tail class): an empty cell, not an error
         nan = float("nan")
@@ -65,6 +66,7 @@ def cell_statistics(runs: pd.DataFrame) -> dict:
         low, high = t_interval(per_split)
     else:
         low, high = t_interval(table.iloc[0].dropna().to_numpy())
+    low, high = (float(np.clip(v, *bounds)) if np.isfinite(v) else v for v in (low, high))
     return {
         "mean": float(np.nanmean(table.to_numpy())),
         "std_split": std_split,

@@ -59,6 +59,7 @@ def _formatted_rows(
     decimals: int,
     best_format: str,
     missing: str,
+    *,
     std: pd.DataFrame | None = None,
     suffix: pd.DataFrame | None = None,
     marks: pd.DataFrame | None = None,
@@ -113,7 +114,7 @@ def _tails_of(table: pd.DataFrame) -> list[str]:
 
 def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2, std: pd.DataFrame | None = None) -> str:
     """booktabs table with one column group per tail type (mean, ± std when given); the best in bold."""
-    rows = _formatted_rows(table, decimals, r"\textbf{%s}", "--", std)
+    rows = _formatted_rows(table, decimals, r"\textbf{%s}", "--", std=std)
     return _latex_frame(rows, _tails_of(table), caption, label)
 
 
@@ -150,7 +151,7 @@ def to_markdown(
     """A GitHub table: the mean (± std when given, then ``suffix``), the best of each column in bold, a
     dagger where ``marks`` is true."""
     lines = _markdown_header(table)
-    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std, suffix, marks):
+    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std=std, suffix=suffix, marks=marks):
         lines.append("| " + " | ".join([str(method), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
