@@ -110,6 +110,13 @@ def claim_gpu(wanted: bool = True, poll_seconds: float = 2.0, timeout: float | N
         time.sleep(poll_seconds)
 
 
+def claim_for_job(device: str, log: logging.Logger) -> GpuSlot:
+    """A job's first step: its GPU slot when its config block's ``device`` may use a GPU, logged."""
+    slot = claim_gpu(wanted=device != "cpu")
+    log.info("device slot: %s", slot.describe())
+    return slot
+
+
 def release_all() -> None:
     """Release this process's slots (the OS does it anyway when the process ends)."""
     while _HELD:

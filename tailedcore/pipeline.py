@@ -47,7 +47,15 @@ def make_elpv(block: dict, root: str | Path, marker: str | Path) -> None:
 
 
 def dataset_root(marker: str | Path) -> Path:
-    return Path(json.loads(Path(marker).read_text())["root"])
+    """The dataset folder a ready marker records (relative paths: to the working directory)."""
+    from .io import DamagedFileError, rebuild_hint
+
+    try:
+        return Path(json.loads(Path(marker).read_text())["root"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DamagedFileError(
+            f"{marker} (dataset ready marker) is missing or damaged ({err}); {rebuild_hint(marker)}"
+        ) from None
 
 
 def build_category_index(block: dict, marker: str | Path, category: str, output: str | Path) -> pd.DataFrame:

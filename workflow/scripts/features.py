@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-from tailedcore.gpu import claim_gpu
+from tailedcore.gpu import claim_for_job
 from tailedcore.logs import to_rule_log
 
 log = to_rule_log(snakemake)
 sm = snakemake
-slot = claim_gpu(wanted=sm.config["features"]["device"] != "cpu")  # before anything starts CUDA
-log.info("device slot: %s", slot.describe())
+slot = claim_for_job(sm.config["features"]["device"], log)  # before anything starts CUDA
 
 from tailedcore.pipeline import extract_features  # noqa: E402
 

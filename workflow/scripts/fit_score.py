@@ -1,12 +1,11 @@
 """Fit one method on a split's unified training pool and score every test image."""
 
-from tailedcore.gpu import claim_gpu
+from tailedcore.gpu import claim_for_job
 from tailedcore.logs import to_rule_log
 
 log = to_rule_log(snakemake)
 sm = snakemake
-slot = claim_gpu(wanted=sm.config["methods"]["device"] != "cpu")  # before anything starts CUDA
-log.info("device slot: %s", slot.describe())
+slot = claim_for_job(sm.config["methods"]["device"], log)  # before anything starts CUDA
 
 from tailedcore.pipeline import run_method  # noqa: E402
 
