@@ -70,21 +70,27 @@ def method_block_problems(methods: dict, known: list[str], settings: list[str]) 
     return problems
 
 
-def visible_gpus() -> int | None:
-    """How many GPUs this process may use, without importing torch: CUDA_VISIBLE_DEVICES when set, else
-    ``nvidia-smi -L``. None when nothing can tell (no nvidia-smi)."""
+def visible_device_list() -> list[str] | None:
+    """The GPU indices this process may use, without importing torch: ``CUDA_VISIBLE_DEVICES`` when set,
+    ``TAILEDCORE_FAKE_GPUS=N`` (simulated devices, for tests), else ``nvidia-smi -L``. None when nothing
+    can tell (a driver without nvidia-smi)."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+        return [d.strip() for d in visible.split(",") if d.strip() and d.strip() != "-1"]
     if os.environ.get("TAILEDCORE_FAKE_GPUS"):
-        return int(os.environ["TAILEDCORE_FAKE_GPUS"])
+        return [str(i) for i in range(int(os.environ["TAILEDCORE_FAKE_GPUS"]))]
     if shutil.which("nvidia-smi") is None:
-        return 0 if not Path("/dev/nvidiactl").exists() else None
+        return [] if not Path("/dev/nvidiactl").exists() else None
     try:
         listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return sum(1 for line in listed.stdout.splitlines() if line.startswith("GPU "))
+    return [str(i) for i, line in enumerate(line for line in listed.stdout.splitlines() if line.startswith("GPU "))]
+
+
+def visible_gpus() -> int | None:
+    devices = visible_device_list()
+    return None if devices is None else len(devices)
 
 
 def device_problems(config: dict) -> list[str]:

@@ -44,21 +44,16 @@ def lock_dir() -> Path:
 
 
 def visible_devices() -> list[str]:
-    """The device indices this process may use: ``CUDA_VISIBLE_DEVICES`` when set, else every device the
-    driver shows (``TAILEDCORE_FAKE_GPUS=N`` simulates N devices, for tests on machines without one)."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
-    if os.environ.get("TAILEDCORE_FAKE_GPUS"):
-        return [str(i) for i in range(int(os.environ["TAILEDCORE_FAKE_GPUS"]))]
-    from .config import visible_gpus
+    """The device indices this process may use (:func:`tailedcore.config.visible_device_list`; torch asked
+    only when nothing else can tell)."""
+    from .config import visible_device_list
 
-    count = visible_gpus()
-    if count is None:
+    devices = visible_device_list()
+    if devices is None:
         import torch
 
-        count = torch.cuda.device_count()
-    return [str(i) for i in range(count)]
+        devices = [str(i) for i in range(torch.cuda.device_count())]
+    return devices
 
 
 def _try_lock(index: str):

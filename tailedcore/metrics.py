@@ -272,7 +272,8 @@ def pixel_metrics(
     result = {"auroc": float(np.trapezoid(np.r_[0.0, tps / tps[-1]], np.r_[0.0, fps / fps[-1]]))}
     if extra:
         recall = tps / tps[-1]
-        precision = tps / (tps + fps)
+        counted = tps + fps  # 0 where only excluded (padding) pixels lie above the threshold: recall unchanged
+        precision = np.divide(tps, counted, out=np.zeros(len(tps)), where=counted > 0)
         result["ap"] = float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
         weights, regions = _region_weights(truth & (True if valid is None else np.asarray(valid, bool)))
         if regions == 0:

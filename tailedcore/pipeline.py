@@ -95,8 +95,9 @@ def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> p
     geometry = Geometry.from_features(features)
     coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
     log = logging.getLogger("tailedcore")
+    lost = bool((coverage["emptied"] | coverage["source_empty"]).any())
     for line in coverage_messages(coverage, geometry):
-        (log.info if ": 0 of " in line else log.warning)(line)
+        (log.warning if lost else log.info)(line)
     atomic_csv(coverage, output)
     return coverage
 

@@ -185,6 +185,7 @@ def test_padding_never_counts_in_pixel_metrics(tmp_path):
     noisy, _ = evaluate_category(**args, image_scores=np.array([0.0, 1.0]), patch_scores=high_padding)
     assert clean["pixel_auroc"] == pytest.approx(noisy["pixel_auroc"])
     assert clean["extra_pixel_aupro_fpr30"] == pytest.approx(noisy["extra_pixel_aupro_fpr30"])
+    assert clean["extra_pixel_ap"] == pytest.approx(noisy["extra_pixel_ap"])
 
 
 def test_mask_padding_scores_images_on_content_cells():

@@ -130,8 +130,8 @@ class Geometry:
 
     def apply(self, image: Image.Image, fill=0) -> Image.Image:
         """An image (any mode PIL accepts) on the output grid. ``fill``: the padding value (pad only)."""
-        new, box = self._layout(*image.size)
-        resized = image.resize(new, Image.BILINEAR) if new != image.size else image
+        _, box = self._layout(*image.size)
+        resized = self.apply_resize_only(image)
         if self.mode == "crop":
             return resized.crop(box)
         if self.mode == "resize":
@@ -141,7 +141,7 @@ class Geometry:
         return canvas
 
     def apply_resize_only(self, image: Image.Image) -> Image.Image:
-        """Crop geometry only: the resized image before its centre crop (the start of the rotated views)."""
+        """The image resized, before its crop or padding (the crop geometry's rotated views start here)."""
         new, _ = self._layout(*image.size)
         return image.resize(new, Image.BILINEAR) if new != image.size else image
 
