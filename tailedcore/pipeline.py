@@ -65,7 +65,6 @@ def build_category_index(block: dict, marker: str | Path, category: str, output:
         index = build_visa_index(root, [category])
     else:
         index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
     atomic_csv(index, output)
     return index
 
@@ -73,8 +72,7 @@ def build_category_index(block: dict, marker: str | Path, category: str, output:
 def build_index(category_indexes: list[str], output: str | Path) -> pd.DataFrame:
     """The dataset index: every category's rows. Pixel labels must be all or nothing across categories."""
     index = pd.concat([read_index(path) for path in category_indexes], ignore_index=True)
-    defects = index[(index["split"] == "test") & (index["label"] != "good")]
-    with_masks = defects.groupby("category")["mask_path"].apply(lambda m: bool((m != "").all()))
+    with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
     if with_masks.any() and not with_masks.all():
         raise DatasetLayoutError(
             f"categories {sorted(with_masks[with_masks].index)} have defect masks (ground_truth/) but "
@@ -142,7 +140,6 @@ def make_split(
         )
     else:
         manifest = generate_split(index, tail, seed, rules)
-    Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     atomic_csv(split_statistics(manifest, index), stats_path)
     atomic_csv(manifest, manifest_path)
     return manifest
@@ -271,12 +268,11 @@ def run_method(
     model = build_method(method, options, generator)
     manifest = read_manifest(manifest_path)
     info = read_index(index_path).set_index("image_id")
-    paths = info["image_path"]
     geometry = Geometry.from_features(features)
     store = FeatureStore(feature_folder, categories)
     train_rows = manifest[manifest["subset"] == "train"]
     train = _feature_set(store, train_rows)
-    train.augment = _augmenter(paths.loc[train.image_ids].tolist(), features)
+    train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features)
     report = model.fit(train)
     del train
     if "predicted_tail_images" in report:
@@ -438,7 +434,7 @@ def make_tables(
             ),
         )
         spreads = (
-            wide_table(part, tails, methods, values="std_split").map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+            wide_table(part, tails, methods, values="std_split").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
             + " / "
             + wide_table(part, tails, methods, values="std_model").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
         )
@@ -601,7 +597,6 @@ def mark_given_folder(path: str | Path, marker: str | Path) -> None:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"dataset folder {root} (the dataset's `path` in the config) does not exist")
-    Path(marker).parent.mkdir(parents=True, exist_ok=True)
     atomic_text(marker, json.dumps({"root": portable_path(root), "given": True}, indent=2))
 
 
