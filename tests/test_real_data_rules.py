@@ -104,7 +104,11 @@ def test_download_rules_feed_the_chain(tiny_dataset, tmp_path):
             "methods": {"run": ["patchcore"], "threads": 1},
         }
         (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-        targets = ["results/mv/index.csv", "results/own/index.csv", "results/vi/metrics/step_k1/seed1/model0/patchcore.csv"]
+        targets = [
+            "results/mv/index.csv",
+            "results/own/index.csv",
+            "results/vi/metrics/step_k1/seed1/model0/patchcore.csv",
+        ]
         run = subprocess.run(
             [
                 str(SNAKEMAKE),
