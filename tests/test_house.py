@@ -118,7 +118,7 @@ from pathlib import Path
 assert Path(tailedcore.__file__).is_relative_to(Path(sys.argv[1])), tailedcore.__file__
 from tailedcore.official import checksums
 from tailedcore.pipeline import make_tables
-rows = [dict(dataset="d", tail="step_k1", seed=1, method="patchcore", category=c, class_role=r, metric=m,
+rows = [dict(dataset="d", tail="step_k1", seed=1, model_seed=0, method="patchcore", category=c, class_role=r, metric=m,
              value=v, n_test=3, n_test_leaked=0, test_protocol="overlap")
         for c, r, v in (("a", "tail", 0.8), ("b", "head", 0.9)) for m in ("image_auroc", "pixel_auroc")]
 pd.DataFrame(rows).to_csv("m.csv", index=False)
