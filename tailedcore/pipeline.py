@@ -145,6 +145,15 @@ def make_split(
     return manifest
 
 
+FEATURE_RUNTIME_KEYS = ("batch_size", "device")
+
+
+def with_runtime(features: dict, config: dict) -> dict:
+    """A rule's features params (the number-changing keys) plus the runtime knobs from the config: batch size
+    and device only choose how fast, so they are never params and never rerun a job."""
+    return {**features, **{key: config["features"][key] for key in FEATURE_RUNTIME_KEYS}}
+
+
 def feature_config(features: dict):
     """The config's features block without its scheduling keys (threads change no number)."""
     from .features.cache import FeatureConfig

@@ -9,14 +9,12 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["features"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.pipeline import extract_features  # noqa: E402
+from tailedcore.pipeline import extract_features, with_runtime  # noqa: E402
 
-# batch size and device only choose how fast: read from the config, not params, so they never rerun a job
-runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = extract_features(
     index_path=sm.input.index,
     category=sm.wildcards.category,
-    features={**sm.params.features, **runtime},
+    features=with_runtime(sm.params.features, sm.config),
     folder=Path(sm.output.patches).parent,
     threads=sm.threads,
 )

@@ -7,10 +7,8 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["methods"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.pipeline import run_method  # noqa: E402
+from tailedcore.pipeline import run_method, with_runtime  # noqa: E402
 
-# devices and batch size only choose where and how fast: read from the config, not params
-feature_runtime = {key: sm.config["features"][key] for key in ("batch_size", "device")}
 report = run_method(
     method=sm.wildcards.method,
     options=sm.params.options,
@@ -19,12 +17,12 @@ report = run_method(
     index_path=sm.input.index,
     feature_folder=sm.params.feature_folder,
     categories=sm.params.categories,
-    features={**sm.params.features, **feature_runtime},
+    features=with_runtime(sm.params.features, sm.config),
     setting=(sm.wildcards.dataset, sm.wildcards.tail),
     scores_path=sm.output.scores,
     report_path=sm.output.report,
     threads=sm.threads,
-    device=sm.config["methods"]["device"],
+    device=sm.config["methods"]["device"],  # where only: read from the config, never a param
     gpu=slot.index,
 )
 log.info(
