@@ -12,6 +12,10 @@ from pathlib import Path
 
 import yaml
 
+# features knobs that only choose where or how fast features are computed: never a rule parameter (a change
+# reruns nothing); scripts take them from the config (the `threads:` directive is the third such knob)
+FEATURE_RUNTIME_KEYS = ("batch_size", "device")
+
 
 class ConfigError(ValueError):
     """An invalid config; the message names every offending key and the fix."""

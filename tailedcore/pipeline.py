@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .config import FEATURE_RUNTIME_KEYS
 from .data import dataset_categories
 from .data.coverage import COVERAGE_COLUMNS, coverage_messages, dataset_summary, defect_coverage, summary_markdown
 from .data.images import Geometry
 from .data.index import DatasetLayoutError, build_mvtec_index, build_visa_index, portable_path, read_index
 from .data.synthetic import SyntheticSpec, write_dataset
-from .io import atomic_csv, atomic_path, atomic_text, load_npz, read_checked_csv
+from .io import DamagedFileError, atomic_csv, atomic_path, atomic_text, load_npz, read_checked_csv, rebuild_hint
 from .metrics import EvaluationSpec, evaluate_run
 from .official import convert_official
 from .paper import COMPARISON_COLUMNS, PAPER_TABLE_NUMBERS, compare_with_paper
@@ -48,8 +49,6 @@ def make_elpv(block: dict, root: str | Path, marker: str | Path) -> None:
 
 def dataset_root(marker: str | Path) -> Path:
     """The dataset folder a ready marker records (relative paths: to the working directory)."""
-    from .io import DamagedFileError, rebuild_hint
-
     try:
         return Path(json.loads(Path(marker).read_text())["root"])
     except (OSError, ValueError, KeyError, TypeError) as err:
@@ -143,9 +142,6 @@ def make_split(
     atomic_csv(split_statistics(manifest, index), stats_path)
     atomic_csv(manifest, manifest_path)
     return manifest
-
-
-FEATURE_RUNTIME_KEYS = ("batch_size", "device")
 
 
 def with_runtime(features: dict, config: dict) -> dict:
@@ -409,7 +405,9 @@ def make_tables(
     per_seed = group_means(metrics)
     summary = seed_summary(per_seed)
     per_class = per_class_table(metrics)
-    comparisons = paired_comparisons(per_class)
+    # the pixel table needs only its own metric's comparisons (Holm runs per metric: the same p-values)
+    compared = per_class if summaries else per_class[per_class["metric"].isin(table_metrics)]
+    comparisons = paired_comparisons(compared)
     marks = significant_leads(summary, comparisons, tails, methods)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,22 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from workflow_copy import TINY_FEATURES
+from workflow_copy import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 TINY = {
-    "datasets": {
-        "tiny": {
-            "kind": "synthetic",
-            "noise_ratio": 0.25,
-            "categories": ["fabric", "washer", "chip"],
-            "synthetic": {"seed": 0, "image_size": 48, "n_train": 8, "n_test_good": 3, "n_test_defect_per_type": 1},
-        }
-    },
+    **tiny_config({}),  # the tiny synthetic dataset and features, with two tails, two seeds and the sweep
     "splits": {"tails": ["step_k1", "pareto"], "seeds": [1, 2], "rules": {"tail_threshold": 6}},
-    "features": dict(TINY_FEATURES),
     "sweep": {"datasets": ["tiny"], "noise_ratios": [0.0, 0.25], "tail": "step_k1", "seeds": [1]},
     "methods": {
         "run": ["patchcore", "softpatch", "tailedcore", "padim"],
