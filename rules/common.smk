@@ -251,7 +251,7 @@ def feature_files(wildcards):
     return [
         f"{folder}/{c}.{part}"
         for c in categories(wildcards.dataset)
-        for part in ("patches.npy", "global.npy", "ids.txt")
+        for part in ("patches.npy", "global.npy", "ids.json")
     ]
 
 

@@ -8,7 +8,7 @@ rule features:
     output:
         patches=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.patches.npy",
         global_embeddings=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.global.npy",
-        ids=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.ids.txt",
+        ids=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.ids.json",
     log:
         f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
     benchmark:

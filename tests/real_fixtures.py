@@ -28,9 +28,24 @@ def _border_defect(rng, height: int, width: int) -> np.ndarray:
     return mask
 
 
+# file names real datasets have: spaces, unicode, brackets, a leading dash, two spaces, a newline-free quote
+ODD_STEMS = ("kratzer ü 3", "IMG 0001", "[b] (2)", "-lead", "a  b", "it's #1", "x,y;z", "NA")
+
+
+def _stem(prefix: str, i: int, odd: bool) -> str:
+    return f"{ODD_STEMS[i % len(ODD_STEMS)]} {prefix}{i:02d}" if odd else f"{prefix}{i:02d}"
+
+
 def write_real_folder(
-    root: Path, n_train: int = 8, n_good: int = 3, n_defect: int = 3, all_zero_mask: bool = True, masks: bool = True
+    root: Path,
+    n_train: int = 8,
+    n_good: int = 3,
+    n_defect: int = 3,
+    all_zero_mask: bool = True,
+    masks: bool = True,
+    odd_names: bool = False,
 ) -> Path:
+    """With ``odd_names`` every file name carries one of :data:`ODD_STEMS` (masks follow their image's name)."""
     rng = np.random.default_rng(0)
     # class "strip": greyscale line-scan style, 1:2.5 portrait, a different size for every image, 16-bit PNG
     for split, label, count in (("train", "good", n_train), ("test", "good", n_good), ("test", "crack", n_defect)):
@@ -50,8 +65,8 @@ def write_real_folder(
                         mask = np.zeros_like(mask)  # labelled defective, but the mask marks nothing
                     rgba = np.zeros((height, width, 4), dtype=np.uint8)
                     rgba[mask] = (255, 255, 255, 255)
-                    Image.fromarray(rgba, "RGBA").save(gt / f"s{i:02d}_mask.png")
-            Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(folder / f"s{i:02d}.png")
+                    Image.fromarray(rgba, "RGBA").save(gt / f"{_stem('s', i, odd_names)}_mask.png")
+            Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(folder / f"{_stem('s', i, odd_names)}.png")
     # class "photo": colour 4:3 photos, stored sideways as JPEG with EXIF orientation 6, extension .JPG
     for split, label, count in (("train", "good", n_train), ("test", "good", n_good), ("test", "dent", n_defect)):
         folder = root / "photo" / split / label
@@ -68,12 +83,12 @@ def write_real_folder(
                     gt.mkdir(parents=True, exist_ok=True)
                     palette = Image.fromarray(mask.astype(np.uint8), "P")
                     palette.putpalette([0, 0, 0, 255, 255, 255] + [0] * 762)
-                    palette.save(gt / f"p{i:02d}_mask.PNG")
+                    palette.save(gt / f"{_stem('p', i, odd_names)}_mask.PNG")
             upright = Image.fromarray(np.round(image * 255).astype(np.uint8))
             stored = upright.transpose(Image.Transpose.ROTATE_90)  # what a camera held sideways writes
             exif = Image.Exif()
             exif[0x0112] = 6  # rotate 90 CW to display: undoes the ROTATE_90 (counter-clockwise) above
-            stored.save(folder / f"p{i:02d}.JPG", quality=95, exif=exif)
+            stored.save(folder / f"{_stem('p', i, odd_names)}.JPG", quality=95, exif=exif)
     return root
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tailedcore.features.cache import FeatureStore, cache_paths
+from tailedcore.features.cache import FeatureStore, cache_paths, write_ids
 from tailedcore.io import DamagedFileError, atomic_path, load_npz
 from tailedcore.pipeline import SCORE_KEYS, evaluate
 from tailedcore.splits import SplitError, SplitRules, full_size_tails, generate_split
@@ -30,8 +30,19 @@ def _write_cache(folder: Path, category: str, rows: int = 4):
     folder.mkdir(parents=True, exist_ok=True)
     np.save(paths["patches"], np.zeros((rows, 2, 2, 8), np.float16))
     np.save(paths["global"], np.zeros((rows, 5), np.float32))
-    paths["ids"].write_text("\n".join(f"{category}/train/good/{i}" for i in range(rows)) + "\n")
+    write_ids(paths["ids"], [f"{category}/train/good/{i} x" for i in range(rows)])  # spaces in names
     return paths
+
+
+def test_feature_cache_ids_round_trip_any_file_name(tmp_path):
+    names = ["c/train/good/IMG 0001", "c/train/good/kratzer ü 3", "c/train/good/-lead [1] (2)", "c/test/a/two\nlines"]
+    paths = _write_cache(tmp_path, "c", rows=len(names))
+    write_ids(paths["ids"], names)
+    store = FeatureStore(tmp_path, ["c"])
+    assert list(store.rows["c"]) == names
+    paths["ids"].write_text("c/train/good/IMG 0001\n")  # the old one-id-per-line format is named, not misread
+    with pytest.raises(DamagedFileError, match="feature cache ids"):
+        FeatureStore(tmp_path, ["c"])
 
 
 def test_truncated_feature_cache_names_the_file_and_the_rebuild(tmp_path):
@@ -130,7 +141,7 @@ def test_a_killed_feature_writer_leaves_no_complete_looking_file(tmp_path):
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     features = tmp_path / "features"
-    assert not (features / "c.patches.npy").exists() and not (features / "c.ids.txt").exists()
+    assert not (features / "c.patches.npy").exists() and not (features / "c.ids.json").exists()
     assert not (features / "c.global.npy").exists()
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -64,16 +65,18 @@ def planned(result: subprocess.CompletedProcess) -> dict[str, int]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "features, methods",
+    "features, methods, odd_names",
     [
-        ({"geometry": "pad", "size": [40, 64]}, ALL_METHODS),
-        ({"geometry": "resize", "size": [64, 32]}, ALL_METHODS),
-        ({"geometry": "crop", "resize": 32, "crop": 32}, ["patchcore"]),
+        ({"geometry": "pad", "size": [40, 64]}, ALL_METHODS, True),
+        ({"geometry": "resize", "size": [64, 32]}, ALL_METHODS, False),
+        ({"geometry": "crop", "resize": 32, "crop": 32}, ["patchcore"], False),
     ],
-    ids=["pad", "resize", "crop"],
+    ids=["pad-odd-file-names", "resize", "crop"],
 )
-def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, methods):
-    data = write_real_folder(tmp_path / "data")
+def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, methods, odd_names):
+    """Under pad, every file name is one a real dataset has (spaces, unicode, brackets, a leading dash, quotes,
+    commas, 'NA'): the ids survive the index, the feature cache, every method's scores, metrics and figures."""
+    data = write_real_folder(tmp_path / "data", odd_names=odd_names)
     work = tmp_path / "work"
     result = snakemake(work, folder_config(data, features, methods))
     assert result.returncode == 0, result.stderr[-4000:]
@@ -83,7 +86,17 @@ def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, meth
     assert list(image.index) == methods and image["step_k1_all"].notna().all()
     assert pixel["step_k1_all"].notna().all()
     summary = (work / "results" / "real" / "summary.md").read_text()
-    assert "all-zero mask" in summary and "s00_mask.png" in summary
+    assert "all-zero mask" in summary and ("kratzer ü 3 s00_mask.png" if odd_names else "s00_mask.png") in summary
+    index = pd.read_csv(work / "results" / "real" / "index.csv", dtype=str, keep_default_na=False)
+    test_ids = set(index.loc[index["split"] == "test", "image_id"])
+    if odd_names:
+        assert {"strip/test/crack/kratzer ü 3 s00", "photo/test/dent/[b] (2) p02", "strip/train/good/NA s07"} <= set(
+            index["image_id"]
+        )
+    for method in methods:  # every test image scored under its own id, by every method
+        scored = np.load(work / "results" / "real" / "scores" / "step_k1" / "seed1" / "model0" / f"{method}.npz")
+        assert set(scored["image_ids"].tolist()) <= test_ids
+        assert len(set(scored["image_ids"].tolist())) == len(scored["image_ids"])
     per_class = pd.read_csv(tables / "real_per_class.csv")
     emptied = per_class.groupby("category")["n_masks_emptied"].max()
     if features["geometry"] == "crop":  # the strips' border defects are cut away, and the run says so

@@ -2,11 +2,13 @@
 
 Files for one ``(dataset, backbone, category)`` under ``results/{dataset}/features/{backbone}/``:
 ``{category}.patches.npy`` (N, h, w, d) in ``features.dtype`` (float16 by default), ``{category}.global.npy``
-(N, G) float32 and ``{category}.ids.txt`` (N image ids, one per line, in row order).
+(N, G) float32 and ``{category}.ids.json`` (the N image ids as one JSON list, in row order: any legal file name
+survives, spaces, newlines and unicode included).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -77,8 +79,27 @@ def cache_paths(folder: str | Path, category: str) -> dict[str, Path]:
     return {
         "patches": folder / f"{category}.patches.npy",
         "global": folder / f"{category}.global.npy",
-        "ids": folder / f"{category}.ids.txt",
+        "ids": folder / f"{category}.ids.json",
     }
+
+
+def write_ids(path: str | Path, image_ids: list[str]) -> None:
+    """The image ids of a cache, in row order, as one JSON list (never split on whitespace)."""
+    Path(path).write_text(json.dumps([str(i) for i in image_ids], ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_ids(path: str | Path) -> list[str]:
+    """The ids :func:`write_ids` wrote; a missing or damaged file names the rule that rebuilds it."""
+    path = Path(path)
+    try:
+        ids = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DamagedFileError(f"{path} (feature cache ids) is missing; {rebuild_hint(path)}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise DamagedFileError(f"{path} (feature cache ids) is damaged ({err}); {rebuild_hint(path)}") from None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise DamagedFileError(f"{path} (feature cache ids) is not a JSON list of image ids; {rebuild_hint(path)}")
+    return ids
 
 
 def extract_category(
@@ -136,7 +157,7 @@ def extract_category(
     patches_out.flush()
     del patches_out
     np.save(partial["global"], global_out)
-    partial["ids"].write_text("\n".join(rows["image_id"]) + "\n")
+    write_ids(partial["ids"], rows["image_id"].tolist())
     for key in ("ids", "global", "patches"):
         os.replace(partial[key], paths[key])
     seconds = time.perf_counter() - started
@@ -153,9 +174,7 @@ class FeatureStore:
             paths = cache_paths(folder, category)
             patches = load_array(paths["patches"], "patch feature cache", mmap=True)
             embeddings = load_array(paths["global"], "global embedding cache")
-            ids = paths["ids"].read_text().split() if paths["ids"].is_file() else None
-            if ids is None:
-                raise DamagedFileError(f"{paths['ids']} (feature cache ids) is missing; {rebuild_hint(paths['ids'])}")
+            ids = read_ids(paths["ids"])
             if patches.ndim != 4 or not (len(ids) == len(patches) == len(embeddings)):
                 raise DamagedFileError(
                     f"the feature cache of {category} in {folder} does not fit together: {len(ids)} ids in "
