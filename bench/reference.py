@@ -5,8 +5,10 @@ workflow.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
+from numba import njit, prange
 
 
 @torch.no_grad()
@@ -63,3 +65,70 @@ def tail_neighbourhoods_per_row(embeddings: np.ndarray, trim_percentile: float =
     votes = np.where(member, sizes[:, None], np.nan)  # column j: the sizes of the i whose neighbourhood holds j
     kappa = stats.mode(votes, axis=0, nan_policy="omit").mode.astype(np.float64)
     return member, kappa
+
+
+@njit(fastmath=True, inline="always")
+def _sqdist(a, b):
+    total = np.float32(0.0)
+    for j in range(a.shape[0]):
+        diff = a[j] - b[j]
+        total += diff * diff
+    return total
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _greedy_pointwise(points, num_select, start, num_chunks):  # pragma: no cover - compiled by numba
+    num, dim = points.shape
+    nearest = np.full(num, np.inf, dtype=np.float32)
+    owner = np.zeros(num, dtype=np.int32)  # index (in selection order) of each point's nearest centre
+    centres = np.empty((num_select, dim), dtype=np.float32)
+    centre_quarter = np.empty(num_select, dtype=np.float32)  # |c - c_j|^2 / 4, shrunk by the safety margin
+    selected = np.empty(num_select, dtype=np.int64)
+    best_value = np.empty(num_chunks, dtype=np.float32)
+    best_index = np.empty(num_chunks, dtype=np.int64)
+    computed = np.zeros(num_chunks, dtype=np.int64)
+    step = (num + num_chunks - 1) // num_chunks
+    shrink = np.float32(0.25 / (1.0 + 1e-3))
+    chosen = start
+    for k in range(num_select):
+        selected[k] = chosen
+        centre = points[chosen].copy()
+        centres[k] = centre
+        for j in prange(k):
+            centre_quarter[j] = _sqdist(centres[j], centre) * shrink
+        for chunk in prange(num_chunks):
+            lo = chunk * step
+            hi = min(num, lo + step)
+            top = np.float32(-1.0)
+            top_index = lo
+            count = 0
+            for i in range(lo, hi):
+                current = nearest[i]
+                # skip when |c - a(i)|^2 / 4 >= |i - a(i)|^2: then |i - c| >= |i - a(i)|
+                if k == 0 or centre_quarter[owner[i]] < current:
+                    count += 1
+                    distance = _sqdist(points[i], centre)
+                    if distance < current:
+                        current = distance
+                        nearest[i] = distance
+                        owner[i] = k
+                if current > top:  # strict: first index on ties within the chunk
+                    top = current
+                    top_index = i
+            best_value[chunk] = top
+            best_index[chunk] = top_index
+            computed[chunk] += count
+        top = np.float32(-1.0)
+        for chunk in range(num_chunks):  # chunks are in index order: first index on ties overall
+            if best_value[chunk] > top:
+                top = best_value[chunk]
+                chosen = best_index[chunk]
+    return selected, computed.sum()
+
+
+def greedy_pointwise(points: np.ndarray, num_select: int, start: int) -> tuple[np.ndarray, int]:
+    """The previous CPU kernel (until the clustered one): every point remembers its nearest centre and is
+    skipped by the triangle inequality, but every iteration still visits every point and computes the new
+    centre's distance to every earlier centre (O(P * M)). Returns (indices, distances computed)."""
+    data = np.ascontiguousarray(points, dtype=np.float32)
+    return _greedy_pointwise(data, int(num_select), int(start), max(1, 4 * numba.get_num_threads()))

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .compute import current_device, resolve_device
+from .logs import ProgressLog
 
 CALIBRATION_QUERIES = 2048
 CALIBRATION_MEMORY = 32768
@@ -63,9 +64,23 @@ def knn_search(
         if target.type == "cuda" and _faiss_gpus() > 0:
             index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
         index.add(memory)
-        distances, indices = index.search(queries, k)
-        return np.maximum(distances, 0.0), indices.astype(np.int64)
+        distances = np.empty((len(queries), k), np.float32)
+        indices = np.empty((len(queries), k), np.int64)
+        progress = ProgressLog(f"kNN search over {len(memory)} memory rows: queries", len(queries))
+        for start, stop in _faiss_blocks(len(queries)):
+            progress.update(start)
+            distances[start:stop], indices[start:stop] = index.search(queries[start:stop], k)
+        return np.maximum(distances, 0.0), indices
     return _torch_search(queries, memory, k, chunk, target)
+
+
+def _faiss_blocks(num: int, block: int = 16 * 4096) -> list[tuple[int, int]]:
+    """Query blocks for the progress log that leave faiss's numbers as one call makes them: multiples of its
+    internal 4096-query block, and no block under its 20-query BLAS threshold (a short tail joins the last)."""
+    bounds = list(range(0, num, block)) + [num]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < 20:
+        del bounds[-2]
+    return list(zip(bounds[:-1], bounds[1:]))
 
 
 @torch.no_grad()
@@ -74,7 +89,9 @@ def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, d
     bank = torch.from_numpy(memory).to(device)
     bank_sq = (bank * bank).sum(1)
     distances, indices = [], []
+    progress = ProgressLog(f"kNN search over {len(memory)} memory rows: queries", len(queries))
     for start in range(0, len(queries), chunk):
+        progress.update(start)
         q = torch.from_numpy(queries[start : start + chunk]).to(device)
         d = torch.addmm(bank_sq[None, :], q, bank.T, alpha=-2.0)  # |b|^2 - 2 q.b, then + |q|^2
         if k == 1:

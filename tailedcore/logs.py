@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 
 def to_rule_log(snakemake) -> logging.Logger:
@@ -16,3 +17,34 @@ def to_rule_log(snakemake) -> logging.Logger:
     )
     logging.captureWarnings(True)
     return logging.getLogger(f"rule.{snakemake.rule}")
+
+
+class ProgressLog:
+    """Logs ``what`` at most every ``EVERY`` seconds to the job's log: done / total, elapsed and an estimate of
+    the time left from the recent rate (for the greedy coreset, whose late iterations are cheaper, it errs
+    long)."""
+
+    EVERY = 10.0
+
+    def __init__(self, what: str, total: int, logger: str = "tailedcore.progress"):
+        self.what, self.total, self.every = what, total, self.EVERY
+        self.log = logging.getLogger(logger)
+        self.started = self.last = time.perf_counter()
+        self.last_done = 0
+
+    def update(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every or done >= self.total:
+            return
+        rate = (done - self.last_done) / max(now - self.last, 1e-9)
+        left = (self.total - done) / rate if rate > 0 else float("nan")
+        self.log.info(
+            "%s: %d / %d (%.0f %%), %.0f s elapsed, about %.0f s left",
+            self.what,
+            done,
+            self.total,
+            100 * done / self.total,
+            now - self.started,
+            left,
+        )
+        self.last, self.last_done = now, done

@@ -66,6 +66,51 @@ def test_pruned_greedy_selects_exactly_what_the_full_update_selects(seed, num_po
     assert full_work == 1.0 and work < 0.7  # the skips are real
 
 
+@pytest.mark.parametrize("case", ["grid-ties", "duplicates", "one-far-cluster", "low-rank", "select-all"])
+def test_clustered_greedy_equals_the_full_update_and_the_previous_kernel(case):
+    """The cluster skips, the lower bound and the tournament tree never change a selection: on inputs with
+    many exact ties (integer grid), duplicated points, a far outlier cluster, low-rank data (the bound is
+    nearly exact) and a selection of every point, the indices equal the full update of the same kernel and
+    the previous point-wise pruned kernel (bench/reference.py)."""
+    from bench.reference import greedy_pointwise
+
+    rng = np.random.default_rng(11)
+    if case == "grid-ties":
+        points = rng.integers(0, 4, size=(800, 3)).astype(np.float32)
+    elif case == "duplicates":
+        base = rng.normal(size=(150, 20)).astype(np.float32)
+        points = np.concatenate([base, base[::-1], base[:40]])
+    elif case == "one-far-cluster":
+        points = np.concatenate([rng.normal(size=(900, 32)), 50 + rng.normal(size=(30, 32))]).astype(np.float32)
+    elif case == "low-rank":
+        points = (rng.normal(size=(1200, 4)) @ rng.normal(size=(4, 64))).astype(np.float32)
+    else:
+        points = rng.normal(size=(120, 8)).astype(np.float32)
+    num_select = len(points) if case == "select-all" else len(points) // 4
+    ours, work = greedy_kcenter(points, num_select, 5, return_work=True)
+    full = greedy_kcenter(points, num_select, 5, prune=False)
+    previous, _ = greedy_pointwise(points, num_select, 5)
+    np.testing.assert_array_equal(ours, full)
+    np.testing.assert_array_equal(ours, previous)
+    if case == "select-all":
+        assert sorted(ours.tolist()) == list(range(len(points)))
+    elif case == "low-rank":
+        assert work < 0.5  # the skips are real
+
+
+def test_greedy_logs_its_progress_with_the_time_left(caplog, monkeypatch):
+    import logging
+
+    from tailedcore.logs import ProgressLog
+
+    monkeypatch.setattr(ProgressLog, "EVERY", 0.0)  # a line at every update instead of every 10 s
+    points = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="tailedcore"):
+        greedy_kcenter(points, 600, 0, progress="test coreset")
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("test coreset:")]
+    assert lines and all(" / 600 (" in line and "s left" in line for line in lines), lines
+
+
 def test_greedy_ties_go_to_the_first_index_and_duplicates_are_handled():
     points = np.array([[0, 0], [1, 0], [-1, 0], [0, 0], [1, 0]], dtype=np.float32)
     # from 0: points 1 and 2 are equally far (first index wins), then 2; then only zero distances remain

@@ -45,3 +45,22 @@ def test_auto_measures_once_per_size_class_and_keeps_the_neighbours(tmp_path, mo
     (tmp_path / "knn_backends.json").write_text(json.dumps(cache))
     monkeypatch.setattr(knn, "CALIBRATION_QUERIES", None)  # would fail if it measured
     assert knn.choose_backend(memory, 1, torch.device("cpu")) == "faiss"
+
+
+def test_faiss_search_in_progress_blocks_equals_one_call():
+    """The blocks that let a long search log its progress change no number: faiss's own 4096-query blocks
+    stay whole and no block falls under its 20-query BLAS threshold (a 5-query tail joins the last block)."""
+    import faiss
+
+    from tailedcore.knn import _faiss_blocks, knn_search
+
+    assert _faiss_blocks(2 * 65536 + 5) == [(0, 65536), (65536, 2 * 65536 + 5)]
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(65536 + 5, 16)).astype(np.float32)
+    memory = rng.normal(size=(500, 16)).astype(np.float32)
+    index = faiss.IndexFlatL2(16)
+    index.add(memory)
+    distances, indices = index.search(queries, 2)
+    ours_d, ours_i = knn_search(queries, memory, k=2, backend="faiss", device="cpu")
+    np.testing.assert_array_equal(ours_i, indices)
+    np.testing.assert_array_equal(ours_d, np.maximum(distances, 0.0))

@@ -23,6 +23,7 @@ import torch
 from ..compute import resolve_device
 from ..data.images import Geometry, ImageReadError, load_image
 from ..io import DamagedFileError, load_array, rebuild_hint
+from ..logs import ProgressLog
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
 
@@ -133,9 +134,11 @@ def extract_category(
     # written under temporary names, renamed into place once complete: a killed job never leaves a
     # complete-looking cache file
     partial = {key: path.with_name(f".{path.name}.partial{path.suffix}") for key, path in paths.items()}
+    progress = ProgressLog(f"features of {category}: images", len(image_paths))
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         pending = pool.map(load, image_paths)
         for start in range(0, len(image_paths), bs):
+            progress.update(start)
             loaded = [next(pending) for _ in range(min(bs, len(image_paths) - start))]
             if failures:  # keep reading to list every unreadable image at once
                 continue

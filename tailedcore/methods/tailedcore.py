@@ -47,7 +47,14 @@ class TailedCore:
         # RNG order as the original: LOF projection, head projection + start, tail projection + start
         rows, _, report = denoise(train.patches, cfg, self.generator)
         clean = take_rows(
-            flat, rows[np.sort(greedy_coreset(flat, cfg.coreset_ratio, cfg.projection_dim, self.generator, rows=rows))]
+            flat,
+            rows[
+                np.sort(
+                    greedy_coreset(
+                        flat, cfg.coreset_ratio, cfg.projection_dim, self.generator, rows=rows, progress="clean coreset"
+                    )
+                )
+            ],
         )
         tail_rows: list[int] = []
         banks = []
@@ -64,7 +71,11 @@ class TailedCore:
                 if train.augment is None:
                     raise RuntimeError("TailedCore needs image access for tail augmentation (FeatureSet.augment)")
                 tail_patches.append(train.augment(tail_rows, cfg.tail_augmentation).reshape(-1, dim))
-            chosen = np.sort(greedy_coreset(tail_patches, cfg.coreset_ratio, cfg.projection_dim, self.generator))
+            chosen = np.sort(
+                greedy_coreset(
+                    tail_patches, cfg.coreset_ratio, cfg.projection_dim, self.generator, progress="tail coreset"
+                )
+            )
             banks.append(take_rows(tail_patches, chosen))
             report.update(
                 tail_size_list=estimate.size_list,

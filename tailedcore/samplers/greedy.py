@@ -6,24 +6,25 @@ original code, so the selection is the same.
 
 Two exact implementations:
 
-* CPU (``_greedy_cpu``, numba, all threads): every point remembers its nearest centre ``a(i)``. A new
-  centre ``c`` can only move point ``i`` closer if ``|c - a(i)| < 2 |i - a(i)|`` (triangle inequality), so
-  the distances to ``c`` are computed only for those points; the others keep their distance. Late in a
-  run most points are skipped (about 88 % over a 10 % coreset of 200k real patch features; see bench/).
-  The skip test carries a 0.1 % safety margin, so float rounding can never skip a point that would have
-  moved: the selection is the one of the full update computed with the same arithmetic
-  (``prune=False``), which the unit tests and the bench check index for index.
+* CPU (:mod:`tailedcore.samplers.kcenter`, numba, all threads): points grouped by their nearest centre,
+  whole clusters skipped by the triangle inequality, the next centre from a tournament tree over the
+  cluster radii; the work per iteration shrinks as the coreset grows. Its selection equals the full update
+  computed by the same kernel (``prune=False``), index for index (unit tests and bench/).
 * CUDA (``_greedy_torch``): the full update per iteration as one fused pass on the device, with no host
   synchronisation inside the loop (the next centre is a device tensor).
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
-from numba import njit, prange
 
 from ..compute import current_device, resolve_device
+from .kcenter import greedy_clusters
+
+log = logging.getLogger(__name__)
 
 
 def _as_parts(features) -> list[np.ndarray]:
@@ -72,66 +73,6 @@ def random_projection(features, dim: int, generator: torch.Generator, rows: np.n
     return out
 
 
-@njit(fastmath=True, inline="always")
-def _sqdist(a, b):
-    total = np.float32(0.0)
-    for j in range(a.shape[0]):
-        diff = a[j] - b[j]
-        total += diff * diff
-    return total
-
-
-@njit(parallel=True, fastmath=True, cache=True)
-def _greedy_cpu(points, num_select, start, prune, num_chunks):  # pragma: no cover - compiled by numba
-    num, dim = points.shape
-    nearest = np.full(num, np.inf, dtype=np.float32)
-    owner = np.zeros(num, dtype=np.int32)  # index (in selection order) of each point's nearest centre
-    centres = np.empty((num_select, dim), dtype=np.float32)
-    centre_quarter = np.empty(num_select, dtype=np.float32)  # |c - c_j|^2 / 4, shrunk by the safety margin
-    selected = np.empty(num_select, dtype=np.int64)
-    best_value = np.empty(num_chunks, dtype=np.float32)
-    best_index = np.empty(num_chunks, dtype=np.int64)
-    computed = np.zeros(num_chunks, dtype=np.int64)
-    step = (num + num_chunks - 1) // num_chunks
-    shrink = np.float32(0.25 / (1.0 + 1e-3))
-    chosen = start
-    for k in range(num_select):
-        selected[k] = chosen
-        centre = points[chosen].copy()
-        centres[k] = centre
-        if prune:
-            for j in prange(k):
-                centre_quarter[j] = _sqdist(centres[j], centre) * shrink
-        for chunk in prange(num_chunks):
-            lo = chunk * step
-            hi = min(num, lo + step)
-            top = np.float32(-1.0)
-            top_index = lo
-            count = 0
-            for i in range(lo, hi):
-                current = nearest[i]
-                # skip when |c - a(i)|^2 / 4 >= |i - a(i)|^2: then |i - c| >= |i - a(i)|
-                if k == 0 or not prune or centre_quarter[owner[i]] < current:
-                    count += 1
-                    distance = _sqdist(points[i], centre)
-                    if distance < current:
-                        current = distance
-                        nearest[i] = distance
-                        owner[i] = k
-                if current > top:  # strict: first index on ties within the chunk
-                    top = current
-                    top_index = i
-            best_value[chunk] = top
-            best_index[chunk] = top_index
-            computed[chunk] += count
-        top = np.float32(-1.0)
-        for chunk in range(num_chunks):  # chunks are in index order: first index on ties overall
-            if best_value[chunk] > top:
-                top = best_value[chunk]
-                chosen = best_index[chunk]
-    return selected, computed.sum()
-
-
 def greedy_kcenter(
     points: np.ndarray,
     num_select: int,
@@ -139,12 +80,14 @@ def greedy_kcenter(
     device: str | None = None,
     prune: bool = True,
     return_work: bool = False,
+    progress: str = "",
 ):
     """Indices (in selection order) of the greedy k-center selection starting at ``start``.
 
     ``device``: cpu | cuda | auto; None = the process's (``compute.set_device``). ``prune=False`` is the
     reference: the full distance update every iteration with the same arithmetic. With ``return_work`` also
-    returns the fraction of the P x M point distances actually computed.
+    returns the fraction of the P x M point distances actually computed. ``progress`` names the selection in
+    the progress lines logged every 10 s (CPU).
     """
     num_points = len(points)
     if not 1 <= num_select <= num_points:
@@ -154,12 +97,8 @@ def greedy_kcenter(
     if resolve_device(device or current_device()).type == "cuda":
         selected, work = _greedy_torch(points, num_select, start, torch.device("cuda")), 1.0
     else:
-        import numba
-
         data = np.ascontiguousarray(points, dtype=np.float32)
-        selected, computed = _greedy_cpu(
-            data, int(num_select), int(start), bool(prune), max(1, 4 * numba.get_num_threads())
-        )
+        selected, computed = greedy_clusters(data, int(num_select), int(start), bool(prune), progress)
         work = float(computed) / (num_points * num_select)
     return (selected, work) if return_work else selected
 
@@ -192,14 +131,17 @@ def greedy_coreset(
     min_select: int = 1,
     device: str | None = None,
     rows: np.ndarray | None = None,
+    progress: str = "greedy coreset",
 ) -> np.ndarray:
     """Greedy coreset of floor(ratio * P) rows (at least ``min_select``) on a random projection.
 
     ``features``/``rows`` as in ``random_projection`` (the P points are ``rows`` when given); returned
     indices count within those P points. Randomness (projection, then start index) comes from ``generator``.
+    ``progress``: the name of this selection in the progress log.
     """
     projected = random_projection(features, projection_dim, generator, rows)
     num_points = len(projected)
     num_select = min(num_points, max(min_select, int(np.floor(ratio * num_points))))
     start = int(torch.randint(num_points, (1,), generator=generator).item())
-    return greedy_kcenter(projected, num_select, start, device=device)
+    log.info("%s: %d of %d points (%d-d projection)", progress, num_select, num_points, projected.shape[1])
+    return greedy_kcenter(projected, num_select, start, device=device, progress=progress)

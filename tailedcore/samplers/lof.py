@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..compute import current_device, resolve_device
+from ..logs import ProgressLog
 from .greedy import random_projection
 
 
@@ -56,7 +57,9 @@ def positionwise_lof(
     projected = random_projection(patches.reshape(-1, dim), projection_dim, generator)
     by_position = torch.from_numpy(projected.reshape(num, height * width, -1)).permute(1, 0, 2)  # (hw, N, p)
     scores = torch.empty(height * width, num, dtype=torch.float64)
+    progress = ProgressLog("LOF: positions", height * width)
     for start in range(0, height * width, positions_per_batch):
+        progress.update(start)
         batch = by_position[start : start + positions_per_batch].to(target)
         scores[start : start + positions_per_batch] = local_outlier_factor(batch, k).cpu()
     return scores.permute(1, 0).reshape(num, height, width).numpy()

@@ -1,0 +1,324 @@
+"""Exact greedy k-center on the CPU whose work shrinks as the coreset grows (numba, all threads).
+
+The selection is the farthest-first rule: start at ``start``, then repeatedly the point farthest from its
+nearest chosen centre, first index on ties; distances are float32 squared distances. Every point belongs to
+the cluster of its nearest centre so far. A cluster's members lie in one segment of a pool, sorted by their
+distance to the centre (largest first, first index on ties), so the segment's head is the cluster's radius;
+a tournament tree over the radii gives the next centre in O(log M). When centre ``c`` is added, a member
+``i`` of cluster ``j`` can only move to ``c`` if ``|c - c_j| < 2 |i - c_j|`` (triangle inequality), so:
+
+* a cluster whose centre lies at least twice its radius away from ``c`` is skipped whole; the test first
+  uses a lower bound on ``|c - c_j|`` from a few orthonormal directions (the leading principal directions
+  of a sample: m = 32 numbers per point instead of d), and only clusters that pass it get the exact
+  float32 centre distance;
+* inside a cluster that can lose points, only the head of the sorted segment can move (members farther
+  from ``c_j`` than half of ``|c - c_j|``); the scan stops at the first member that cannot;
+* before a member's exact distance to ``c`` is computed, the same lower bound on ``|i - c|`` must leave
+  room for an improvement.
+
+Every skip carries a safety margin (0.1 % on the exact centre test as before, 0.2 % and an absolute term for
+the float32 rounding of the bound coordinates), so float rounding can never skip a point that would have
+moved: the selection equals the full update computed by this same kernel with every skip off
+(``prune=False``), index for index (tests and ``bench/run.py`` check it). Per iteration the work is the
+heads of the few clusters near ``c`` and an m-number test per earlier centre, instead of P point visits
+and a d-number distance to every earlier centre.
+
+Over 300 lines: the kernel, its cluster pool, the tournament tree and the bound are one algorithm with one
+set of invariants (sorted segments, radius at the head, margins); split up, they could drift apart.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from ..logs import ProgressLog
+
+SHRINK = np.float32(0.25 / (1.0 + 1e-3))  # |c - c_j|^2 / 4 with the exact test's margin
+BOUND_SHRINK = np.float32(0.25 / (1.0 + 2e-3))  # the same for the lower bound
+BOUND_GROW = np.float32(1.0 + 2e-3)  # a member is skipped when its bound exceeds nearest by this factor
+EMPTY_INDEX = np.int64(2**62)  # the index of an empty tree slot: loses every tie
+BOUND_DIM = 32  # directions of the lower bound (measured: 16 and 48 are slower on real patch features)
+
+
+@njit(fastmath=True, inline="always")
+def _sqdist(a, b):
+    total = np.float32(0.0)
+    for j in range(a.shape[0]):
+        diff = a[j] - b[j]
+        total += diff * diff
+    return total
+
+
+@njit(fastmath=True, inline="always")
+def _bound(rows_a, a, rows_b, b, slack):
+    """A float32 lower bound on |x - y|^2 from the bound coordinates ``rows_a[a]`` and ``rows_b[b]`` of two
+    points (0 within the rounding slack)."""
+    total = np.float32(0.0)
+    for t in range(rows_a.shape[1]):
+        diff = rows_a[a, t] - rows_b[b, t]
+        total += diff * diff
+    root = np.sqrt(total) - slack
+    return root * root if root > 0 else np.float32(0.0)
+
+
+@njit(inline="always")
+def _better(value_a, index_a, value_b, index_b):
+    return value_a > value_b or (value_a == value_b and index_a < index_b)
+
+
+@njit(cache=True)
+def _tree_set(tree_val, tree_idx, slot, value, index):  # pragma: no cover - compiled by numba
+    """Set leaf ``slot`` of the tournament tree and replay the matches above it."""
+    node = len(tree_val) // 2 + slot
+    tree_val[node] = value
+    tree_idx[node] = index
+    node //= 2
+    while node >= 1:
+        left, right = 2 * node, 2 * node + 1
+        if _better(tree_val[right], tree_idx[right], tree_val[left], tree_idx[left]):
+            tree_val[node], tree_idx[node] = tree_val[right], tree_idx[right]
+        else:
+            tree_val[node], tree_idx[node] = tree_val[left], tree_idx[left]
+        node //= 2
+
+
+@njit(cache=True)
+def _sort_segment(pool, pool_near, lo, hi):  # pragma: no cover - compiled by numba
+    """Sort pool[lo:hi] by distance, largest first, then by index (the head is the cluster's radius)."""
+    members = np.sort(pool[lo:hi])
+    values = pool_near[lo:hi].copy()
+    order = np.argsort(pool[lo:hi])
+    values = values[order]
+    by_value = np.argsort(-values, kind="mergesort")  # stable: equal distances keep the index order
+    pool[lo:hi] = members[by_value]
+    pool_near[lo:hi] = values[by_value]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _first_centre(points, start, nearest, num_chunks):  # pragma: no cover - compiled by numba
+    """Distances of every point to the first centre (the full update of iteration 0)."""
+    num = len(points)
+    centre = points[start].copy()
+    step = (num + num_chunks - 1) // num_chunks
+    for chunk in prange(num_chunks):
+        for i in range(chunk * step, min(num, chunk * step + step)):
+            nearest[i] = _sqdist(points[i], centre)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _steps(points, rot, state, arrays, options):  # pragma: no cover - compiled by numba
+    """Iterations ``options = (prune, k_begin, k_end, num_chunks)``: each takes the tree's winner as centre k
+    and moves to it the members of the clusters it wins. ``state = (end of the used pool, distances computed)``."""
+    nearest, pool, pool_near, seg_start = arrays[0], arrays[1], arrays[2], arrays[3]
+    seg_len, tree_idx, selected = arrays[4], arrays[6], arrays[7]
+    quarter, cand_buf, cand_count, mover_buf = arrays[8], arrays[9], arrays[10], arrays[11]
+    mover_start, mover_count, scratch, work = arrays[12], arrays[13], arrays[14], arrays[15]
+    prune, num_chunks = options[0] != 0, options[3]
+    slack = arrays[16][0]
+    centre_rot, centre_pts, threshold, pool_rot = arrays[17], arrays[18], arrays[19], arrays[20]
+    for k in range(options[1], options[2]):
+        chosen = tree_idx[1]
+        selected[k] = chosen
+        centre = points[chosen].copy()
+        for t in range(points.shape[1]):
+            centre_pts[k, t] = centre[t]
+        for t in range(rot.shape[1]):
+            centre_rot[k, t] = rot[chosen, t]
+        threshold[k] = -1.0  # empty until step 3
+        # 1. clusters that can lose points to the new centre, gathered per chunk of earlier centres
+        step = (k + num_chunks - 1) // num_chunks
+        for chunk in prange(num_chunks):
+            found = 0
+            first = chunk * step
+            for j in range(first, min(k, first + step)):
+                if seg_len[j] == 0:
+                    continue
+                if prune:
+                    bound = np.float32(0.0)
+                    for t in range(centre_rot.shape[1]):
+                        gap = centre_rot[k, t] - centre_rot[j, t]
+                        bound += gap * gap
+                    if bound >= threshold[j]:  # far enough: no member can move
+                        continue
+                    radius = pool_near[seg_start[j]]
+                    q = _sqdist(centre_pts[j], centre) * SHRINK
+                    if q >= radius:
+                        continue
+                    quarter[j] = q
+                else:
+                    quarter[j] = np.float32(-1.0)
+                cand_buf[first + found] = j
+                found += 1
+            cand_count[chunk] = found
+        num_cand = 0
+        for chunk_s in range(num_chunks):  # compact the per-chunk lists (centres stay in index order)
+            for f in range(cand_count[chunk_s]):
+                cand_buf[num_cand] = cand_buf[chunk_s * step + f]
+                num_cand += 1
+        # room for the movers of each candidate: its whole segment at most
+        total = 0
+        for c in range(num_cand):
+            mover_start[c] = total
+            total += seg_len[cand_buf[c]]
+        # 2. per losing cluster: scan the head of its segment, move what moves, keep the rest sorted
+        for ci in prange(num_cand):
+            jj = cand_buf[ci]
+            lo = seg_start[jj]
+            hi = lo + seg_len[jj]
+            limit = quarter[jj]
+            out = mover_start[ci]
+            count = 0
+            m = lo
+            while m < hi and pool_near[m] > limit:
+                member = pool[m]
+                if not prune or _bound(pool_rot, m, centre_rot, k, slack) < pool_near[m] * BOUND_GROW:
+                    count += 1
+                    distance = _sqdist(points[member], centre)
+                    if distance < pool_near[m]:
+                        nearest[member] = distance
+                        mover_buf[out] = member
+                        out += 1
+                        pool[m] = -1
+                m += 1
+            # the stayers of the scanned head, right-aligned against the unscanned rest: still sorted (only
+            # the part up to the last mover shifts)
+            while m > lo and pool[m - 1] >= 0:
+                m -= 1
+            write = m
+            for r in range(m - 1, lo - 1, -1):
+                if pool[r] >= 0:
+                    write -= 1
+                    pool[write] = pool[r]
+                    pool_near[write] = pool_near[r]
+                    for t in range(pool_rot.shape[1]):
+                        pool_rot[write, t] = pool_rot[r, t]
+            seg_start[jj] = write
+            seg_len[jj] = hi - write
+            mover_count[ci] = out - mover_start[ci]
+            work[ci] = count
+        # 3. the new cluster at the end of the pool (compacted first when full), sorted
+        movers = 0
+        for c in range(num_cand):
+            movers += mover_count[c]
+            state[1] += work[c]
+        if state[0] + movers > len(pool):
+            used = 0
+            for j in range(k):
+                scratch[used : used + seg_len[j]] = pool[seg_start[j] : seg_start[j] + seg_len[j]]
+                seg_start[j] = used
+                used += seg_len[j]
+            pool[:used] = scratch[:used]
+            for u in range(used):
+                pool_near[u] = nearest[pool[u]]
+                for t in range(rot.shape[1]):
+                    pool_rot[u, t] = rot[pool[u], t]
+            state[0] = used
+        seg_start[k] = state[0]
+        for c in range(num_cand):
+            for f in range(mover_count[c]):
+                member = mover_buf[mover_start[c] + f]
+                pool[state[0]] = member
+                pool_near[state[0]] = nearest[member]
+                state[0] += 1
+        seg_len[k] = movers
+        _sort_segment(pool, pool_near, seg_start[k], seg_start[k] + movers)
+        for u in range(seg_start[k], seg_start[k] + movers):
+            for t in range(rot.shape[1]):
+                pool_rot[u, t] = rot[pool[u], t]
+        for c in range(num_cand):
+            if mover_count[c]:  # a cluster that lost nothing keeps its radius
+                _set_radius(arrays, cand_buf[c], slack)
+        _set_radius(arrays, k, slack)
+
+
+@njit(cache=True)
+def _set_radius(arrays, j, slack):  # pragma: no cover - compiled by numba
+    """Cluster j's radius into the tree, and the squared bound distance beyond which a new centre can take
+    none of its members: (sqrt(radius / BOUND_SHRINK) + slack)^2 (-1 when empty or of radius 0: always)."""
+    pool, pool_near, seg_start, seg_len = arrays[1], arrays[2], arrays[3], arrays[4]
+    tree_val, tree_idx, threshold = arrays[5], arrays[6], arrays[19]
+    if seg_len[j] == 0:
+        _tree_set(tree_val, tree_idx, j, np.float32(-1.0), EMPTY_INDEX)
+        threshold[j] = -1.0
+        return
+    radius = pool_near[seg_start[j]]
+    _tree_set(tree_val, tree_idx, j, radius, pool[seg_start[j]])
+    threshold[j] = (np.sqrt(radius / BOUND_SHRINK) + slack) ** 2 if radius > 0 else -1.0
+
+
+def bound_coordinates(points: np.ndarray, dim: int = BOUND_DIM) -> tuple[np.ndarray, float]:
+    """(P, m) float32 coordinates along m orthonormal directions, and the slack that covers their rounding.
+
+    The directions are the leading principal directions of a fixed sample of ``points`` (any orthonormal
+    set keeps the bound valid; these make it tight). Coordinates are computed in float64 and rounded once
+    to float32: each is off by at most 2^-24 |x|, so the distance between two points' coordinates is off by
+    at most 2 sqrt(m) 2^-24 max|x|; the slack is 16 times that."""
+    num, d = points.shape
+    dim = min(dim, d)
+    sample = points[np.random.default_rng(0).choice(num, size=min(num, 20000), replace=False)].astype(np.float64)
+    sample -= sample.mean(axis=0)
+    _, _, vt = np.linalg.svd(sample, full_matrices=False)
+    basis = np.ascontiguousarray(vt[:dim].T)
+    out = np.empty((num, dim), np.float32)
+    for start in range(0, num, 65536):
+        out[start : start + 65536] = points[start : start + 65536].astype(np.float64) @ basis
+    norm = float(np.sqrt((points.astype(np.float64) ** 2).sum(axis=1).max())) if num else 0.0
+    return out, 16 * 2 * np.sqrt(dim) * 2.0**-24 * norm
+
+
+def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool = True, progress: str = ""):
+    """(selected indices, distances computed) of the exact greedy; ``progress`` names it in the log."""
+    import numba
+
+    num = len(points)
+    num_chunks = max(1, 4 * numba.get_num_threads())
+    rot, slack = bound_coordinates(points)
+    nearest = np.empty(num, np.float32)
+    _first_centre(points, start, nearest, num_chunks)
+    pool = np.concatenate([np.arange(num, dtype=np.int64), np.empty(num, np.int64)])  # room to append
+    pool_near = np.concatenate([nearest, np.empty(num, np.float32)])
+    _sort_segment(pool, pool_near, 0, num)
+    size = 1 << max(0, int(num_select - 1).bit_length())
+    arrays = (
+        nearest,
+        pool,
+        pool_near,
+        np.zeros(num_select, np.int64),  # seg_start
+        np.zeros(num_select, np.int64),  # seg_len
+        np.full(2 * size, -1.0, np.float32),  # tree_val
+        np.full(2 * size, EMPTY_INDEX, np.int64),  # tree_idx
+        np.empty(num_select, np.int64),  # selected
+        np.empty(num_select, np.float32),  # quarter
+        np.empty(num_select, np.int64),  # cand_buf
+        np.zeros(num_chunks, np.int64),  # cand_count
+        np.empty(num, np.int64),  # mover_buf
+        np.zeros(num_select, np.int64),  # mover_start
+        np.zeros(num_select, np.int64),  # mover_count
+        np.empty(num, np.int64),  # scratch
+        np.zeros(num_select, np.int64),  # work
+        np.array([slack], np.float32),  # the bound's rounding slack
+        np.empty((num_select, rot.shape[1]), np.float32),  # centre_rot: the centres' bound coordinates
+        np.empty((num_select, points.shape[1]), np.float32),  # centre_pts: the centres, in selection order
+        np.full(num_select, -1.0, np.float32),  # threshold (see _set_radius)
+        np.empty((2 * num, rot.shape[1]), np.float32),  # pool_rot: the bound coordinates in pool order
+    )
+    arrays[4][0] = num
+    arrays[7][0] = start
+    arrays[17][0], arrays[18][0] = rot[start], points[start]
+    arrays[20][:num] = rot[pool[:num]]
+    _set_radius(arrays, 0, np.float32(slack))
+    state = np.array([num, num], np.int64)  # end of the used pool, distances computed
+    progress_log = ProgressLog(progress or "greedy coreset", num_select)
+    done, batch = 1, 64
+    while done < num_select:
+        stop = min(num_select, done + batch)
+        began = time.perf_counter()
+        _steps(points, rot, state, arrays, np.array([int(prune), done, stop, num_chunks], np.int64))
+        took = time.perf_counter() - began
+        batch = int(np.clip(batch * (2.0 if took < 0.5 else 0.5 if took > 2.0 else 1.0), 16, 65536))
+        done = stop
+        progress_log.update(done)
+    return arrays[7], int(state[1])
