@@ -20,6 +20,11 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+# The config files of this run, for the exact rebuild command a job prints when it finds a damaged file.
+from tailedcore.config import share_configfiles
+
+share_configfiles(workflow.config_settings.configfiles or [Path(workflow.basedir, "config", "config.yaml")])
+
 # Every schema problem in a few lines (key, allowed keys or values, "did you mean"), then the defaults.
 from tailedcore.config import raise_problems, schema_problems
 

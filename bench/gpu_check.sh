@@ -21,8 +21,12 @@ except ImportError as err:
 if not torch.cuda.is_available():
     sys.exit("gpu_check: torch sees no CUDA device (torch %s, CUDA build %s)" % (torch.__version__, torch.version.cuda))
 print("GPU:", torch.cuda.get_device_name(0), "| torch", torch.__version__, "| CUDA", torch.version.cuda)
+import faiss
+gpus = faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+print(f"faiss {faiss.__version__}: {gpus} GPU(s)" + ("" if gpus else
+      " - the kNN rows below use torch on the GPU; for faiss-gpu run bash envs/install-faiss-gpu.sh first"))
 PYEOF
-timeout -k 10 420 "$PY" bench/run.py --device cuda --scale 4 --threads "$(nproc)" \
+timeout -k 10 420 "$PY" bench/run.py --device cuda --scale 4 --threads "$(nproc)" --greedy-sizes 200000 \
   --sections features,greedy,knn,lof,estimate
 # With two or more GPUs: two concurrent jobs must land on different devices (tailedcore.gpu slots).
 "$PY" - <<'PYEOF'

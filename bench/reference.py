@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from tailedcore.samplers.kcenter import _sqdist  # the same distance arithmetic as the package's kernel
+
 
 @torch.no_grad()
 def greedy_original(points: np.ndarray, num_select: int, start: int) -> np.ndarray:
@@ -65,15 +67,6 @@ def tail_neighbourhoods_per_row(embeddings: np.ndarray, trim_percentile: float =
     votes = np.where(member, sizes[:, None], np.nan)  # column j: the sizes of the i whose neighbourhood holds j
     kappa = stats.mode(votes, axis=0, nan_policy="omit").mode.astype(np.float64)
     return member, kappa
-
-
-@njit(fastmath=True, inline="always")
-def _sqdist(a, b):
-    total = np.float32(0.0)
-    for j in range(a.shape[0]):
-        diff = a[j] - b[j]
-        total += diff * diff
-    return total
 
 
 @njit(parallel=True, fastmath=True, cache=True)

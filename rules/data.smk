@@ -1,5 +1,7 @@
 # Datasets: synthetic generation, download + verify + extract, given folders; then the dataset index.
-# Every dataset ends in a ready marker (resources/datasets/<name>.ready.json) that records its root.
+# Every dataset ends in a ready marker (resources/datasets/<name>.ready.json) that records its root. The
+# logs and benchmark files of these rules live under resources/ too: a wiped or moved results/ never makes
+# the workflow download, extract or generate a dataset again.
 
 
 rule synthetic_dataset:
@@ -7,7 +9,7 @@ rule synthetic_dataset:
         root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
     log:
-        f"{RESULTS}/logs/synthetic_dataset/{{dataset}}.log",
+        f"{RESOURCES}/logs/synthetic_dataset/{{dataset}}.log",
     benchmark:
         BENCHMARKS["synthetic_dataset"]
     wildcard_constraints:
@@ -25,7 +27,7 @@ rule given_folder:
     output:
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
     log:
-        f"{RESULTS}/logs/given_folder/{{dataset}}.log",
+        f"{RESOURCES}/logs/given_folder/{{dataset}}.log",
     wildcard_constraints:
         dataset=GIVEN_FOLDER,
     conda:
@@ -40,7 +42,7 @@ rule download:
     output:
         archive=f"{RESOURCES}/downloads/{{filename}}",
     log:
-        f"{RESULTS}/logs/download/{{filename}}.log",
+        f"{RESOURCES}/logs/download/{{filename}}.log",
     retries: 1
     conda:
         CONDA_ENV
@@ -57,7 +59,7 @@ rule extract:
         root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
     log:
-        f"{RESULTS}/logs/extract/{{dataset}}.log",
+        f"{RESOURCES}/logs/extract/{{dataset}}.log",
     benchmark:
         BENCHMARKS["extract"]
     wildcard_constraints:
@@ -75,7 +77,7 @@ rule elpv_dataset:
         root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
         marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
     log:
-        f"{RESULTS}/logs/elpv_dataset/{{dataset}}.log",
+        f"{RESOURCES}/logs/elpv_dataset/{{dataset}}.log",
     wildcard_constraints:
         dataset=ELPV,
     conda:
@@ -140,8 +142,31 @@ rule coverage:
         f"{SCRIPTS}/defect_coverage.py"
 
 
+# Every category indexed and every configured split drawn in ONE job, first (priority): all problems of a
+# dataset in one message, a broken category hiding nothing. The summary (and so `all`) waits for it.
+rule check_dataset:
+    input:
+        marker=lambda wc: dataset_marker(wc.dataset),
+    output:
+        report=f"{RESULTS}/{{dataset}}/check.md",
+    log:
+        f"{RESULTS}/logs/check/{{dataset}}.log",
+    priority: 100
+    conda:
+        CONDA_ENV
+    params:
+        block=lambda wc: DATASETS[wc.dataset],
+        categories=lambda wc: categories(wc.dataset),
+        identity=lambda wc: [category_identity(wc.dataset, c) for c in categories(wc.dataset)],
+        splits={**split_params(), "tails": TAILS, "seeds": SEEDS},
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/check_dataset.py"
+
+
 rule dataset_summary:
     input:
+        check=f"{RESULTS}/{{dataset}}/check.md",
         index=f"{RESULTS}/{{dataset}}/index.csv",
         coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
     output:
@@ -167,7 +192,7 @@ rule dataset_summary:
 # feature is computed; the summary of each dataset is results/<dataset>/summary.md.
 rule check:
     input:
-        [f"{RESULTS}/{dataset}/summary.md" for dataset in DATASETS],
+        [f"{RESULTS}/{dataset}/{name}.md" for dataset in DATASETS for name in ("check", "summary")],
     log:
         f"{RESULTS}/logs/check.log",
     localrule: True

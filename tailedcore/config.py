@@ -25,7 +25,7 @@ def _where(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def _suggest(word: str, choices) -> str:
+def suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -39,17 +39,18 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
         where = _where(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
+        moved = _moved_key(error, schema)
+        if moved:
+            problems.append(moved)
+        elif error.validator == "additionalProperties" and isinstance(error.schema.get("properties"), dict):
             allowed = sorted(error.schema["properties"])
             extra = sorted(set(error.instance) - set(allowed))
             for key in extra:
                 prefix = f"{where}." if error.absolute_path else ""
-                problems.append(
-                    f"unknown key {prefix}{key}{_suggest(key, allowed)}; allowed here: {', '.join(allowed)}"
-                )
+                problems.append(f"unknown key {prefix}{key}{suggest(key, allowed)}; allowed here: {', '.join(allowed)}")
         elif error.validator == "enum":
             problems.append(
-                f"{where}: {error.instance!r} is not allowed{_suggest(error.instance, error.validator_value)}; "
+                f"{where}: {error.instance!r} is not allowed{suggest(error.instance, error.validator_value)}; "
                 f"choose one of {', '.join(map(str, error.validator_value))}"
             )
         elif error.validator == "required":
@@ -61,6 +62,27 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
     return problems
 
 
+# Keys that were renamed: what to write now (``{value}``: the old value, as a list where the new key is one).
+RENAMED = {("methods", "seed"): "methods.seeds: [{value}] (the model seeds, a list; `methods.seed` was renamed)"}
+
+
+def _moved_key(error, schema: dict) -> str | None:
+    """The message for a renamed key, or for a key under ``methods`` that is neither a setting nor a method's
+    options block (its value is not a mapping): jsonschema calls both "is not of type 'object'"."""
+    path = tuple(error.absolute_path)
+    if len(path) != 2 or path[0] != "methods" or error.validator != "type":
+        return None
+    if path in RENAMED:
+        value = error.instance
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        return f"{'.'.join(path)} is no longer a key: write " + RENAMED[path].format(value=shown)
+    known = sorted(schema["properties"]["methods"].get("properties", {}))
+    return (
+        f"unknown key methods.{path[1]}{suggest(path[1], known)}: not one of {', '.join(known)}, and its value "
+        f"{error.instance!r} is no method's options block (a mapping)"
+    )
+
+
 def method_block_problems(methods: dict, known: list[str], settings: list[str]) -> list[str]:
     """A block under ``methods:`` must name a known method (package or baseline rule), or be a setting."""
     problems = []
@@ -69,7 +91,7 @@ def method_block_problems(methods: dict, known: list[str], settings: list[str]) 
             continue
         problems.append(
             f"methods.{key} is neither a setting ({', '.join(settings)}) nor a known method "
-            f"({', '.join(known)}){_suggest(key, known + settings)}: the block would be ignored"
+            f"({', '.join(known)}){suggest(key, known + settings)}: the block would be ignored"
         )
     return problems
 
@@ -107,6 +129,14 @@ def device_problems(config: dict) -> list[str]:
         f"{key}: cpu or auto, or run on a GPU machine (a cluster profile's jobs are checked where they run)"
         for key in wanted
     ]
+
+
+def share_configfiles(paths) -> None:
+    """Tell this run's jobs its config files (TAILEDCORE_CONFIGFILES, inherited by every job): a job that finds
+    a damaged file prints the exact command that rebuilds it (:func:`tailedcore.io.rebuild_hint`)."""
+    import shlex
+
+    os.environ["TAILEDCORE_CONFIGFILES"] = " ".join(shlex.quote(str(Path(p).resolve())) for p in paths)
 
 
 def raise_problems(problems: list[str], source: str) -> None:

@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 from .data.images import Geometry, load_image, load_mask  # noqa: E402
 from .metrics import anomaly_maps  # noqa: E402
@@ -69,7 +71,13 @@ def per_class_bars(per_class: pd.DataFrame, metric: str, *, tail: str, seed: int
         low = np.nanmin(part["value_percent"]) if len(part) else 0
         axis.set_ylim(max(0, 10 * np.floor(low / 10) - 5), 100)
         axis.set_title(title)
-        axis.legend(ncol=len(methods), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False)
+        handles, labels = axis.get_legend_handles_labels()
+        if (roles == "tail").any():
+            handles.append(Patch(color="0.92", label="tail class"))
+            labels.append("tail class")
+        axis.legend(
+            handles, labels, ncol=len(labels), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), frameon=False
+        )
         return save(figure, stem)
 
 
@@ -88,7 +96,16 @@ def tail_sampler_figure(report: dict, true_sizes: np.ndarray, title: str, stem) 
         left.axhline(report["tail_cut"], color="#c44e52", lw=0.8)
         left.set_xlabel("true class size (images in the training pool)")
         left.set_ylabel("estimated class size $\\kappa$")
-        left.set_title("red: predicted tail ($\\kappa \\leq K^*$)")
+        left.set_title("estimated against true class size")
+        left.legend(
+            handles=[
+                Line2D([], [], marker="o", ls="", color="#c44e52", label="predicted tail ($\\kappa \\leq K^*$)"),
+                Line2D([], [], marker="o", ls="", color="#4c72b0", label="predicted head"),
+                Line2D([], [], ls="--", lw=0.8, color="0.6", label="estimate = truth"),
+                Line2D([], [], lw=0.8, color="#c44e52", label="cut $K^*$"),
+            ],
+            fontsize=7,
+        )
         right.plot(np.arange(len(sizes)), sizes, marker="o", ms=3, color="#4c72b0")
         right.plot([0, len(sizes) - 1], [sizes[0], sizes[-1]], color="0.6", lw=0.8, ls="--", label="chord")
         right.axhline(report["tail_elbow"], color="#8172b3", lw=0.8, ls=":", label=f"elbow {report['tail_elbow']}")
@@ -133,7 +150,7 @@ def anomaly_map_figure(
                 axis.set_yticks([])
         for col, name in enumerate(["image", *(["ground truth"] if truth else []), *methods]):
             axes[0, col].set_title(name, fontsize=8)
-        figure.suptitle(title)
+        figure.suptitle(f"{title}\nanomaly maps on the model's grid, each scaled to its own range", fontsize=9)
         return save(figure, stem)
 
 
@@ -207,5 +224,23 @@ def paired_difference_figure(
             axis.invert_yaxis()
             axis.set_title(tail, fontsize=8)
             axis.set_xlabel(f"AUROC points vs {reference}", fontsize=7)
+        handles = [
+            Line2D(
+                [], [], marker="o", ls="-", lw=1, color="0.2", mfc="0.2", label="significant (Holm-adjusted p < 0.05)"
+            ),
+            Line2D([], [], marker="o", ls="-", lw=1, color="0.2", mfc="white", label="not significant"),
+            Line2D([], [], ls="--", lw=0.8, color="0.5", label="no difference"),
+        ]
+        figure.legend(
+            handles=handles,
+            loc="lower center",
+            bbox_to_anchor=(0.5, -0.02),
+            ncol=3,
+            fontsize=7,
+            frameon=False,
+            title="mean paired difference, bar: 95 % bootstrap interval",
+            title_fontsize=7,
+        )
+        figure.subplots_adjust(bottom=0.28 if len(methods) <= 2 else 0.18)
         figure.suptitle(title, fontsize=8)
         return save(figure, stem)

@@ -41,10 +41,13 @@ class DamagedFileError(ValueError):
 
 
 def rebuild_hint(path: str | Path) -> str:
-    return (
-        f"delete it or rebuild it with your usual command plus --forcerun, e.g. "
-        f"snakemake --cores 2 --configfile <your config> --forcerun {path}"
-    )
+    """The one command that rebuilds ``path`` and everything after it: the run's own config files (the
+    Snakefile puts them in TAILEDCORE_CONFIGFILES for its jobs), the file right after --forcerun."""
+    import os
+
+    configfiles = os.environ.get("TAILEDCORE_CONFIGFILES") or "<your config>"
+    command = f"snakemake --forcerun {path} --cores all --configfile {configfiles}"
+    return f"rebuild it and everything after it with: {command}"
 
 
 def _reason(err: Exception) -> str:

@@ -11,6 +11,8 @@ sees a GPU, else torch on the GPU. Query blocks are sized so the distance block 
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
@@ -129,7 +131,12 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> st
     import time
 
     if device.type == "cuda":
-        return "faiss" if _faiss_gpus() > 0 else "torch"
+        if _faiss_gpus() > 0:
+            return "faiss"
+        logging.getLogger(__name__).info(
+            "kNN on the GPU with torch: this faiss has no GPU build (faiss-gpu: bash envs/install-faiss-gpu.sh)"
+        )
+        return "torch"
     try:
         import faiss  # noqa: F401
     except ImportError:

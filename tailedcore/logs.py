@@ -8,15 +8,34 @@ import time
 
 
 def to_rule_log(snakemake) -> logging.Logger:
-    """Send logging, stdout and stderr of a Snakemake script to its ``log[0]``; return the script's logger."""
+    """Send logging, stdout and stderr of a Snakemake script to its ``log[0]``; return the script's logger.
+
+    A job that fails still says why on the terminal: the exception's own message (every line of it, no
+    traceback) goes to the job's original stderr, which Snakemake shows (a cluster job's output file under
+    SLURM), and the full traceback goes to the log."""
     path = snakemake.log[0]
     handle = open(path, "w", buffering=1)  # one run per log: a rerun replaces it
+    terminal = sys.stderr
     sys.stdout = sys.stderr = handle
+    sys.excepthook = _job_failure_reporter(terminal, handle, f"{snakemake.rule}", path)
     logging.basicConfig(
         stream=handle, level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.captureWarnings(True)
     return logging.getLogger(f"rule.{snakemake.rule}")
+
+
+def _job_failure_reporter(terminal, handle, rule: str, path: str):
+    def report(kind, value, traceback):
+        import traceback as tb
+
+        handle.write("".join(tb.format_exception(kind, value, traceback)))
+        handle.flush()
+        message = str(value).strip() or "(no message)"
+        terminal.write(f"\nError in rule {rule}: {kind.__name__}: {message}\n(traceback in {path})\n")
+        terminal.flush()
+
+    return report
 
 
 class ProgressLog:
@@ -38,13 +57,9 @@ class ProgressLog:
             return
         rate = (done - self.last_done) / max(now - self.last, 1e-9)
         left = (self.total - done) / rate if rate > 0 else float("nan")
+        elapsed = now - self.started
         self.log.info(
-            "%s: %d / %d (%.0f %%), %.0f s elapsed, about %.0f s left",
-            self.what,
-            done,
-            self.total,
-            100 * done / self.total,
-            now - self.started,
-            left,
+            f"{self.what}: {done} / {self.total} ({100 * done / self.total:.0f} %), {elapsed:.0f} s elapsed, "
+            f"about {left:.0f} s left"
         )
         self.last, self.last_done = now, done

@@ -82,6 +82,21 @@ def full_size_tails(index: pd.DataFrame, tails: list[str], rules: SplitRules) ->
     return problems
 
 
+def split_problems(index: pd.DataFrame, tails: list[str], seeds: list[int], rules: SplitRules) -> list[str]:
+    """Everything the split stage would reject for these tails and seeds, found by drawing every split (the
+    draw needs the training rows only: the test rows decide no tail and no class size)."""
+    problems = []
+    for tail in tails:
+        sizes = full_size_tails(index, [tail], rules)  # any draw would fail: said once, for every class
+        problems += sizes
+        for seed in seeds if not sizes else []:
+            try:
+                generate_split(index, tail, seed, rules)
+            except SplitError as err:
+                problems.append(str(err))
+    return problems
+
+
 def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules) -> pd.DataFrame:
     """Draw one noisy long-tailed split from a dataset index; deterministic in (index, tail, seed, rules)."""
     kind, k_keep = tail_kind(tail)
@@ -124,11 +139,21 @@ def generate_split(index: pd.DataFrame, tail: str, seed: int, rules: SplitRules)
 
     full = [c for c in sorted(tail_set) if kept[c] >= n_orig[c]]
     if full:
+        smallest = min(n_orig[c] for c in full)
+        if kind == "step":
+            advice = (
+                f"use a step K below {smallest} (splits.tails: step_k<K>), or give these classes more training images"
+            )
+        else:
+            advice = (
+                f"with Pareto, a class with fewer than splits.rules.tail_threshold ({rules.tail_threshold}) training "
+                f"images whose drawn share keeps it whole is a tail at full size: set splits.rules.tail_threshold to "
+                f"{smallest} or less, or give these classes more training images"
+            )
         raise SplitError(
             f"{tail}, seed {seed}: the tail classes "
             + ", ".join(f"{c} ({n_orig[c]} training images)" for c in full)
-            + " keep their full size, so the split has no long tail; use a smaller K or "
-            "splits.rules.pareto_min_size, a smaller splits.rules.tail_threshold, or more training images"
+            + f" keep their full size, so the split has no long tail; {advice}"
         )
     rows = []
     for c in categories:

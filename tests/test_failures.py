@@ -17,8 +17,9 @@ import yaml
 
 from tailedcore.features.cache import FeatureStore, cache_paths, write_ids
 from tailedcore.io import DamagedFileError, atomic_path, load_npz
-from tailedcore.pipeline import SCORE_KEYS, evaluate
+from tailedcore.scores import SCORE_KEYS
 from tailedcore.splits import SplitError, SplitRules, full_size_tails, generate_split
+from tailedcore.stages.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

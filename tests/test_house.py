@@ -117,7 +117,7 @@ import pandas as pd, tailedcore, sys
 from pathlib import Path
 assert Path(tailedcore.__file__).is_relative_to(Path(sys.argv[1])), tailedcore.__file__
 from tailedcore.official import checksums
-from tailedcore.pipeline import make_tables
+from tailedcore.stages.tables import make_tables
 rows = [dict(dataset="d", tail="step_k1", seed=1, model_seed=0, method="patchcore", category=c, class_role=r, metric=m,
              value=v, n_test=3, n_test_leaked=0, test_protocol="overlap")
         for c, r, v in (("a", "tail", 0.8), ("b", "head", 0.9)) for m in ("image_auroc", "pixel_auroc")]
@@ -137,3 +137,106 @@ print(pd.read_csv("t/d_vs_paper.csv").shape[0])
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert int(run.stdout.strip().splitlines()[-1]) > 0
+
+
+def _house_drawing() -> dict[int, list[str]]:
+    """The floors of docs/architecture.md's drawing: {floor: module patterns} (names in columns 9-48)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    block = re.search(r"<!-- house -->\s*```\n(.*?)```", text, flags=re.S).group(1)
+    floors, current = {}, None
+    for line in block.splitlines():
+        if line.startswith("floor "):
+            current = int(line.split()[1])
+        floors.setdefault(current, []).extend(line[9:48].split())
+    return floors
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """Module -> the package modules it imports (relative and absolute, at any depth of the file)."""
+    paths = {}
+    for path in sorted((ROOT / "tailedcore").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    edges = {}
+    for module, path in paths.items():
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                names = [f"{target}.{alias.name}" for alias in node.names] + [target]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                while name and name not in paths and "." in name:
+                    name = name.rsplit(".", 1)[0]
+                if name in paths and name != module:
+                    found.add(name)
+        edges[module] = found
+    return edges
+
+
+def test_the_house_has_no_import_running_up_and_no_circle():
+    import fnmatch
+    import graphlib
+
+    floors = _house_drawing()
+    edges = _package_imports()
+
+    def floor_of(module: str) -> int:
+        short = "tailedcore" if module == "tailedcore" else module.removeprefix("tailedcore.")
+        hits = [n for n, patterns in floors.items() if any(fnmatch.fnmatchcase(short, p) for p in patterns)]
+        assert len(hits) == 1, f"{module} is on floors {hits} of docs/architecture.md's drawing (needs exactly one)"
+        return hits[0]
+
+    upward = [f"{a} -> {b}" for a, targets in edges.items() for b in targets if floor_of(b) > floor_of(a)]
+    assert not upward, f"imports running up the house: {upward}"
+    graphlib.TopologicalSorter(edges).prepare()  # raises CycleError on a circle
+    assert len(floors) >= 5 and sum(map(len, floors.values())) >= 20
+
+
+def test_a_module_over_300_lines_says_why_in_its_first_lines():
+    long = []
+    for path in (ROOT / "tailedcore").rglob("*.py"):
+        lines = path.read_text().splitlines()
+        if len(lines) > 300 and "Over 300 lines:" not in "\n".join(lines[:30]):
+            long.append(f"{path.relative_to(ROOT)} ({len(lines)} lines)")
+    assert not long, f"add 'Over 300 lines: <reason>' to the docstring of {long}"
+
+
+def test_the_score_contract_has_one_stable_import_path(tmp_path):
+    """Baseline authors import load_split, write_scores and SCORE_KEYS from tailedcore.scores (the README's
+    example rule does); the old path tailedcore.pipeline gives the same objects."""
+    import json
+
+    import numpy as np
+
+    import tailedcore.pipeline as old
+    from tailedcore.io import load_npz
+    from tailedcore.scores import SCORE_KEYS, load_split, write_scores
+
+    assert (old.load_split, old.write_scores, old.SCORE_KEYS) == (load_split, write_scores, SCORE_KEYS)
+    ids = ["a/test/good/IMG 1", "a/test/crack/kratzer ü"]
+    write_scores(
+        tmp_path / "m.npz",
+        tmp_path / "m.json",
+        image_ids=ids,
+        image_scores=np.array([0.1, 0.9]),
+        patch_scores=np.zeros((2, 3, 3)),
+        report={"method": "m"},
+    )
+    data = load_npz(tmp_path / "m.npz", "score file", SCORE_KEYS)
+    assert data["image_ids"].tolist() == ids and data["patch_scores"].dtype == np.float32
+    assert json.loads((tmp_path / "m.json").read_text()) == {"method": "m"}
+    with pytest.raises(ValueError, match="NaN"):
+        write_scores(
+            tmp_path / "n.npz",
+            tmp_path / "n.json",
+            image_ids=ids,
+            image_scores=np.array([np.nan, 0.9]),
+            patch_scores=np.zeros((2, 3, 3)),
+            report={},
+        )

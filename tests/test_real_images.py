@@ -190,7 +190,7 @@ def test_padding_never_counts_in_pixel_metrics(tmp_path):
 
 def test_mask_padding_scores_images_on_content_cells():
     from tailedcore.methods.base import Scores
-    from tailedcore.pipeline import mask_padding
+    from tailedcore.stages.methods import mask_padding
 
     patch_scores = np.zeros((1, 8, 8), np.float32)
     patch_scores[0, :, 0] = 9.0  # padding column

@@ -155,7 +155,7 @@ def test_readme_custom_dataset_commands_work_as_written(tmp_path):
     user would; the check target writes the summary in seconds, before any feature."""
     from workflow_copy import readme_block
 
-    data = write_real_folder(tmp_path / "data")
+    data = write_real_folder(tmp_path / "data", n_train=24)  # enough for the template's Pareto split
     template = (ROOT / "config" / "custom.yaml").read_text()
     edited = template.replace("/path/to/your/dataset", str(data)).replace("[widget, gadget]", "[photo, strip]")
     assert edited != template

@@ -3,7 +3,8 @@ import re
 import pandas as pd
 import pytest
 
-from tailedcore.tables import group_means, seed_summary, to_latex, to_markdown, wide_table
+from tailedcore.render import to_latex, to_markdown
+from tailedcore.tables import group_means, seed_summary, wide_table
 
 
 def metric_rows():
@@ -135,3 +136,55 @@ def test_runtime_table_from_benchmark_files(tmp_path):
     assert table.loc[("fit_score", "patchcore"), "mean_seconds"] == 15
     assert table.loc[("fit_score", "patchcore"), "peak_rss_mb"] == 900
     assert table.loc[("features", ""), "jobs"] == 1
+
+
+def _legend_texts(monkeypatch, draw) -> list[str]:
+    """The legend entries (and legend titles) of the figures ``draw`` saves."""
+    import tailedcore.figures as figures
+
+    texts = []
+
+    def capture(figure, stem):
+        legends = list(figure.legends) + [axis.get_legend() for axis in figure.axes if axis.get_legend()]
+        for legend in legends:
+            texts.extend(t.get_text() for t in legend.get_texts())
+            texts.append(legend.get_title().get_text())
+        figures.plt.close(figure)
+        return []
+
+    monkeypatch.setattr(figures, "save", capture)
+    draw(figures)
+    return texts
+
+
+def test_the_paired_difference_figure_explains_its_marks(monkeypatch):
+    comparisons = pd.DataFrame(
+        [
+            dict(tail="step_k1", group=g, method_a="patchcore", method_b="tailedcore", n_pairs=6, mean_diff=d,
+                 ci_low=d - 1, ci_high=d + 1, p_value=0.01, p_adjusted=p, significant=p < 0.05, metric="image_auroc")
+            for g, d, p in (("tail", -5.0, 0.01), ("head", 0.5, 0.6), ("all", -2.0, 0.03))
+        ]
+    )  # fmt: skip
+    texts = _legend_texts(
+        monkeypatch,
+        lambda f: f.paired_difference_figure(
+            comparisons, reference="tailedcore", tails=["step_k1"], title="t", stem="x"
+        ),
+    )
+    assert "significant (Holm-adjusted p < 0.05)" in texts and "not significant" in texts
+    assert any("95 % bootstrap interval" in t for t in texts)
+
+
+def test_the_per_class_bars_name_the_shaded_tail_classes(monkeypatch):
+    per_class = pd.DataFrame(
+        [
+            dict(metric="image_auroc", tail="step_k1", seed=1, method=m, category=c, class_role=r, value_percent=v)
+            for m in ("patchcore", "tailedcore")
+            for c, r, v in (("a", "tail", 80.0), ("b", "head", 95.0))
+        ]
+    )
+    texts = _legend_texts(
+        monkeypatch,
+        lambda f: f.per_class_bars(per_class, "image_auroc", tail="step_k1", seed=1, title="t", stem="x"),
+    )
+    assert texts[:3] == ["patchcore", "tailedcore", "tail class"]

@@ -73,6 +73,29 @@ def folder_fingerprint(path: str, category: str) -> str:
     return digest.hexdigest()
 
 
+def train_sizes(block: dict) -> dict[str, int] | None:
+    """Training images per category where they are known before any job runs: a synthetic dataset's
+    ``n_train``, or the image files in ``<path>/<category>/train/good`` of a folder in the MVTec layout.
+    None where they are not (ELPV, VisA, a download, a category folder that does not exist yet)."""
+    import os
+
+    from .index import IMAGE_SUFFIXES
+
+    categories = dataset_categories(block)
+    if block["kind"] == "synthetic":  # the validated config holds n_train (the schema's default when unset)
+        count = block.get("synthetic", {}).get("n_train")
+        return {category: count for category in categories} if count else None
+    if block["kind"] not in ("folder", "mvtec") or "path" not in block:
+        return None
+    sizes = {}
+    for category in categories:
+        folder = os.path.join(os.path.expanduser(block["path"]), category, "train", "good")
+        if not os.path.isdir(folder):
+            return None
+        sizes[category] = sum(os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES for name in os.listdir(folder))
+    return sizes
+
+
 def folder_has_masks(block: dict) -> bool:
     """Whether a dataset has defect masks (pixel labels), decided from the config and, for ``kind: folder``
     with ``masks: auto``, from whether its categories have ``ground_truth/`` folders."""

@@ -95,9 +95,11 @@ def build_mvtec_index(
                 "labels only)"
                 for p in absent
             ]
+        if not test_dir.is_dir():
             continue
-        train_images = _images_in(train_dir)
-        if not train_images:
+        # a missing train/good/ hides nothing else: the test images and masks are still checked
+        train_images = _images_in(train_dir) if train_dir.is_dir() else []
+        if train_dir.is_dir() and not train_images:
             problems.append(f"{train_dir} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}, any case)")
         rows += [_row(category, "train", "good", p, None) for p in train_images]
         labels = sorted(p.name for p in test_dir.iterdir() if p.is_dir())

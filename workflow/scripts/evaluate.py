@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import evaluate
+from tailedcore.stages.evaluate import evaluate
 
 log = to_rule_log(snakemake)
 sm = snakemake

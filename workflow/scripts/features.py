@@ -9,7 +9,7 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["features"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.pipeline import extract_features, with_runtime  # noqa: E402
+from tailedcore.stages.features import extract_features, with_runtime  # noqa: E402
 
 report = extract_features(
     index_path=sm.input.index,

@@ -1,7 +1,7 @@
 """Draw the figures of one (dataset, tail): per-class bars, TailSampler, anomaly maps."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import make_figures
+from tailedcore.stages.tables import make_figures
 
 log = to_rule_log(snakemake)
 sm = snakemake

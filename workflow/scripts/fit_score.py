@@ -7,7 +7,8 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["methods"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.pipeline import run_method, with_runtime  # noqa: E402
+from tailedcore.stages.features import with_runtime  # noqa: E402
+from tailedcore.stages.methods import run_method  # noqa: E402
 
 report = run_method(
     method=sm.wildcards.method,

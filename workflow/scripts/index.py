@@ -1,7 +1,7 @@
 """The dataset index: every category's rows in one table."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import build_index
+from tailedcore.stages.data import build_index
 
 log = to_rule_log(snakemake)
 index = build_index(list(snakemake.input.categories), snakemake.output.index)

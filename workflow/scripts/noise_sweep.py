@@ -1,7 +1,7 @@
 """AUROC against the noise ratio for every method, tail and head classes apart."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import make_noise_sweep
+from tailedcore.stages.tables import make_noise_sweep
 
 log = to_rule_log(snakemake)
 sm = snakemake

@@ -1,7 +1,7 @@
 """Write one noisy long-tailed split manifest (official or generated) and its statistics."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import make_split
+from tailedcore.stages.splits import make_split
 
 log = to_rule_log(snakemake)
 sm = snakemake

@@ -1,7 +1,7 @@
 """Write the embedded synthetic dataset (MVTec AD layout) and its ready marker."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import make_synthetic
+from tailedcore.stages.data import make_synthetic
 
 log = to_rule_log(snakemake)
 make_synthetic(snakemake.params.block, snakemake.output.root, snakemake.output.marker)

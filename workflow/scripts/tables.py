@@ -1,7 +1,7 @@
 """Aggregate the per-class metrics of one dataset into the paper-shaped tables and the paper comparison."""
 
 from tailedcore.logs import to_rule_log
-from tailedcore.pipeline import make_tables
+from tailedcore.stages.tables import make_tables
 
 log = to_rule_log(snakemake)
 sm = snakemake

@@ -1,0 +1,1 @@
+"""One module per measured stage; bench/run.py runs them (``--sections``)."""

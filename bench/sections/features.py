@@ -1,0 +1,82 @@
+"""Feature cache throughput: the end-to-end rule against the bare backbone forward."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import record, timed
+
+
+def bench_features(args, work: Path) -> np.ndarray:
+    """End-to-end cache rule (decode, resize, forward, aggregate, write float16) vs the bare forward."""
+    from tailedcore.data.index import build_mvtec_index
+    from tailedcore.data.synthetic import CATEGORIES, SyntheticSpec, write_dataset
+    from tailedcore.features.cache import FeatureConfig, FeatureExtractor, extract_category
+
+    per_category = int(np.ceil(256 * args.scale / len(CATEGORIES)))  # a unified pool: every category
+    root = work / "images"
+    spec = SyntheticSpec(
+        seed=11, image_size=args.image_size, n_train=per_category, n_test_good=1, n_test_defect_per_type=1
+    )
+    write_dataset(root, spec)
+    index = build_mvtec_index(root, list(CATEGORIES))
+    index = index.assign(category="pool")  # one cache file for the whole pool
+    config = FeatureConfig(
+        backbone="efficientnet_lite0",
+        resize=args.image_size,
+        crop=args.image_size,
+        pretrain_dim=256,
+        target_dim=256,
+        batch_size=32,
+        device=args.device,
+    )
+    extractor = FeatureExtractor(config)
+    extract_category(index.head(32), "pool", config, work / "warm", extractor, threads=args.threads)  # warm-up
+    seconds, _ = timed(
+        extract_category, index, "pool", config, work / "features", extractor, threads=args.threads, repeat=2
+    )
+    end_to_end = len(index) / seconds
+    batch = torch.randn(config.batch_size, 3, args.image_size, args.image_size, device=extractor.device)
+
+    @torch.no_grad()
+    def forwards():
+        for _ in range(0, len(index), config.batch_size):
+            extractor.backbone.forward(batch)
+
+    bare_seconds, _ = timed(forwards, repeat=2)
+    bare = len(index) / bare_seconds
+    record("features", "end-to-end images/s", end_to_end, detail=f"{len(index)} images {args.image_size}px")
+    record("features", "bare forward images/s", bare)
+    record("features", "end-to-end / bare forward", end_to_end / bare, ">= 0.8", end_to_end / bare >= 0.8)
+    # real images are not square: the same images cut to 5:3 and letterboxed (pad) or squashed (resize)
+    from PIL import Image
+
+    wide = work / "wide"
+    wide.mkdir(exist_ok=True)
+    wide_paths = []
+    for i, path in enumerate(index["image_path"]):
+        with Image.open(path) as image:
+            width, height = image.size
+            strip = image.crop((0, height // 5, width, height - height // 5))  # 5:3
+        strip.save(wide / f"{i}.png")
+        wide_paths.append(str(wide / f"{i}.png"))
+    wide_index = index.assign(image_path=wide_paths)
+    for mode in ("pad", "resize"):
+        geometry = {"geometry": mode, "size": (args.image_size, args.image_size)}
+        mode_config = FeatureConfig(**{**config.__dict__, **geometry})
+        seconds, _ = timed(
+            extract_category, wide_index, "pool", mode_config, work / mode, extractor, threads=args.threads, repeat=2
+        )
+        rate = len(index) / seconds
+        record(
+            "features",
+            f"{mode} geometry end-to-end / bare forward",
+            rate / bare,
+            ">= 0.8",
+            rate / bare >= 0.8,
+            detail=f"5:3 images into {args.image_size} x {args.image_size}: {rate:.1f} images/s",
+        )
+    patches = np.load(work / "features" / "pool.patches.npy")
+    return patches.reshape(-1, patches.shape[-1])

@@ -1,0 +1,91 @@
+"""The exact greedy coreset against the full update of the same kernel, the previous kernel and the
+original-style reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from common import record, timed
+
+
+def greedy_points(patches: np.ndarray, num_points: int) -> np.ndarray:
+    """``num_points`` 128-d projected points from the real patch features (jittered copies when more are asked)."""
+    from tailedcore.samplers.greedy import random_projection
+
+    reps = int(np.ceil(num_points / len(patches)))
+    data = np.concatenate([patches] * reps)[:num_points]
+    if reps > 1:  # distinct points: tiny jitter on the repeated copies
+        data = data + np.random.default_rng(0).normal(0, 1e-3, data.shape).astype(data.dtype)
+    return random_projection(data, 128, torch.Generator().manual_seed(0))
+
+
+def bench_greedy(args, patches: np.ndarray):
+    """At each size: ours against the full update of the same kernel (every skip off; its per-iteration cost
+    is constant, so it is extrapolated from timed iterations, and those iterations must select the same
+    indices), against the previous point-wise pruned kernel (at the first size, run in full: same indices)
+    and against the original-style reference (extrapolated likewise)."""
+    from reference import greedy_original, greedy_pointwise
+
+    from tailedcore.samplers.greedy import greedy_kcenter
+
+    targets = {200_000: 10, 1_000_000: 20}
+    for number, size in enumerate(int(v) * args.scale for v in args.greedy_sizes.split(",")):
+        points = greedy_points(patches, size)
+        num_select = size // 10
+        detail = f"P={size} d=128 M={num_select}"
+        ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True)
+        record(
+            "greedy", f"ours seconds, P={size}", ours_seconds, detail=f"{detail}; {100 * work:.2f}% of P*M distances"
+        )
+        if args.device == "cpu":
+            prefix = min(num_select, 400)
+            full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False)
+            full_total = full_seconds / prefix * num_select
+            same = bool(np.array_equal(ours[:prefix], full))
+            record(
+                "greedy",
+                f"full update, same kernel, seconds (extrapolated), P={size}",
+                full_total,
+                detail=f"{prefix} iterations timed; same indices: {same}",
+            )
+            target = targets.get(size // args.scale, 10)
+            speedup = full_total / ours_seconds
+            record(
+                "greedy",
+                f"speed-up vs full update, P={size}",
+                speedup,
+                f">= {target}",
+                speedup >= target,
+                detail=detail,
+            )
+            if not same:
+                raise SystemExit("greedy: the selection differs from the full update")
+            if number == 0:
+                previous_seconds, (previous, _) = timed(greedy_pointwise, points, num_select, 7)
+                same = bool(np.array_equal(ours, previous))
+                record(
+                    "greedy",
+                    f"previous point-wise pruned kernel seconds, P={size}",
+                    previous_seconds,
+                    detail=f"identical indices: {same}; speed-up {previous_seconds / ours_seconds:.1f}x",
+                )
+                if not same:
+                    raise SystemExit("greedy: the selection differs from the previous kernel")
+        prefix = min(num_select, 200)
+        ref_seconds, ref = timed(greedy_original, points, prefix, 7)
+        ref_total = ref_seconds / prefix * num_select  # constant cost per iteration: a full pass each time
+        agree = int(np.argmax(np.append(ours[:prefix] != ref, True)))
+        record(
+            "greedy",
+            f"original-style reference seconds (extrapolated), P={size}",
+            ref_total,
+            detail=f"{prefix} iterations timed; same first {agree} of {prefix} indices",
+        )
+        record("greedy", f"speed-up vs original-style reference, P={size}", ref_total / ours_seconds)
+        if args.device == "cuda":
+            cpu_seconds, cpu = timed(greedy_kcenter, points, num_select, 7, "cpu", True)
+            agree = int(np.argmax(np.append(ours != cpu, True)))
+            overlap = len(np.intersect1d(ours, cpu)) / num_select
+            record("greedy", "CUDA vs CPU: same leading indices", agree, detail=f"of {num_select}")
+            record("greedy", "CUDA vs CPU: coreset overlap", overlap, ">= 0.99", overlap >= 0.99)
+            record("greedy", f"CPU seconds, P={size}", cpu_seconds)

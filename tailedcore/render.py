@@ -1,0 +1,211 @@
+"""Rendering of the tables: LaTeX (booktabs) and GitHub Markdown, captions and the notes under them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .paper import PAPER_TABLE_NUMBERS
+from .tables import GROUP_LABELS, GROUPS, TAIL_LABELS, wide_table
+
+METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
+
+
+def _formatted_rows(
+    table: pd.DataFrame,
+    decimals: int,
+    best_format: str,
+    missing: str,
+    *,
+    std: pd.DataFrame | None = None,
+    suffix: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
+):
+    """(method, cell texts) per row: NaN as ``missing``, ``± std`` when given, then ``suffix`` (text), the
+    column's best in ``best_format``, and a dagger where ``marks`` is true."""
+    best = table.max(axis=0)
+    for method, row in table.iterrows():
+        cells = []
+        for column in table.columns:
+            value = row[column]
+            if pd.isna(value):
+                cells.append(missing)
+                continue
+            text = f"{value:.{decimals}f}"
+            if std is not None and not pd.isna(std.loc[method, column]):
+                text += f" ± {std.loc[method, column]:.{decimals}f}"
+            if suffix is not None and isinstance(suffix.loc[method, column], str):
+                text += suffix.loc[method, column]
+            text = best_format % text if np.isclose(value, best[column]) else text
+            if marks is not None and bool(marks.loc[method, column]):
+                text += " †"
+            cells.append(text)
+        yield method, cells
+
+
+def _latex_frame(rows, tails: list[str], caption: str, label: str) -> str:
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{{label}}}",
+        r"\begin{tabular}{l" + "ccc" * len(tails) + "}",
+        r"\toprule",
+    ]
+    lines.append(
+        "Method & " + " & ".join(rf"\multicolumn{{3}}{{c}}{{{TAIL_LABELS.get(t, t)}}}" for t in tails) + r" \\"
+    )
+    lines.append("".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(len(tails))))
+    lines.append(" & " + " & ".join(GROUP_LABELS[g] for _ in tails for g in GROUPS) + r" \\")
+    lines.append(r"\midrule")
+    for method, cells in rows:
+        name = str(method).replace("_", r"\_")
+        lines.append(f"{name} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _tails_of(table: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(c.rsplit("_", 1)[0] for c in table.columns))
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str, decimals: int = 2, std: pd.DataFrame | None = None) -> str:
+    """booktabs table with one column group per tail type (mean, ± std when given); the best in bold."""
+    rows = _formatted_rows(table, decimals, r"\textbf{%s}", "--", std=std)
+    return _latex_frame(rows, _tails_of(table), caption, label)
+
+
+def to_latex_intervals(low: pd.DataFrame, high: pd.DataFrame, caption: str, label: str, decimals: int = 2) -> str:
+    """The companion table: the 95 % confidence interval [low, high] of every cell."""
+    rows = []
+    for method in low.index:
+        cells = [
+            "--"
+            if pd.isna(low.loc[method, c])
+            else f"[{low.loc[method, c]:.{decimals}f}, {high.loc[method, c]:.{decimals}f}]"
+            for c in low.columns
+        ]
+        rows.append((method, cells))
+    return _latex_frame(rows, _tails_of(low), caption, label)
+
+
+def _markdown_header(table: pd.DataFrame) -> list[str]:
+    header = ["method"] + [
+        f"{TAIL_LABELS.get(c.rsplit('_', 1)[0], c.rsplit('_', 1)[0])} "
+        f"{GROUP_LABELS[c.rsplit('_', 1)[1]].strip('$').replace('_', '')}"
+        for c in table.columns
+    ]
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+
+def to_markdown(
+    table: pd.DataFrame,
+    std: pd.DataFrame | None = None,
+    decimals: int = 2,
+    suffix: pd.DataFrame | None = None,
+    marks: pd.DataFrame | None = None,
+) -> str:
+    """A GitHub table: the mean (± std when given, then ``suffix``), the best of each column in bold, a
+    dagger where ``marks`` is true."""
+    lines = _markdown_header(table)
+    for method, cells in _formatted_rows(table, decimals, "**%s**", "–", std=std, suffix=suffix, marks=marks):
+        lines.append("| " + " | ".join([str(method), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown_text(texts: pd.DataFrame) -> str:
+    """A GitHub table of ready-made cell texts (NaN as a dash)."""
+    lines = _markdown_header(texts)
+    for method, row in texts.iterrows():
+        lines.append("| " + " | ".join([str(method), *("–" if pd.isna(v) else str(v) for v in row)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def metric_texts(part: pd.DataFrame, *, dataset: str, metric: str, tails, methods, compare_with, marks, note: str):
+    """The texts of one metric's table from its rows of the seed summary: ``{suffix: text}`` for ``.tex``
+    (mean ± std over split seeds), ``_ci.tex`` (95 % intervals) and ``.md`` (means, intervals, significant
+    leads, both spreads and ``note``)."""
+    table = wide_table(part, tails, methods)
+    std = wide_table(part, tails, methods, values="std")
+    low = wide_table(part, tails, methods, values="ci_low")
+    high = wide_table(part, tails, methods, values="ci_high")
+    n_seeds = int(part["n_seeds"].max()) if len(part) else 0
+    n_models = int(part["n_model_seeds"].max()) if len(part) else 0
+    runs = f"{n_seeds} split seeds" + (f" x {n_models} model seeds" if n_models > 1 else "")
+    number = PAPER_TABLE_NUMBERS.get((compare_with, metric))
+    shaped = f" (shaped like Table {number} of the paper)" if number else ""
+    title = METRIC_TITLES[metric]
+    caption = (
+        f"{title} (\\%) on {dataset.replace('_', ' ')}, mean $\\pm$ std over {n_seeds} split seeds"
+        f"{shaped}; $C_t$: tail classes, $C_h$: head classes."
+    )
+    spreads = (
+        wide_table(part, tails, methods, values="std_split").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
+        + " / "
+        + wide_table(part, tails, methods, values="std_model").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
+    )
+    intervals = pd.DataFrame(index=low.index, columns=low.columns, dtype=object)
+    for column in low.columns:
+        intervals[column] = [None if pd.isna(a) else f" [{a:.2f}, {b:.2f}]" for a, b in zip(low[column], high[column])]
+    return {
+        ".tex": to_latex(table, caption, f"tab:{dataset}_{metric}", std=std),
+        "_ci.tex": to_latex_intervals(
+            low,
+            high,
+            f"95\\% confidence intervals of Table~\\ref{{tab:{dataset}_{metric}}} ({runs}).",
+            f"tab:{dataset}_{metric}_ci",
+        ),
+        ".md": f"{title} (%) on {dataset}: mean over {runs} [95 % confidence interval]{shaped}. Bold: the best "
+        "of a column; †: its lead over the runner-up is significant (paired Wilcoxon test on split seed x "
+        f"model seed x class, Holm-adjusted p < 0.05; {dataset}_significance.md).\n\n"
+        + to_markdown(table, suffix=intervals, marks=marks)
+        + f"\nStandard deviation over split seeds / over model seeds ({runs}):\n\n"
+        + to_markdown_text(spreads)
+        + note,
+    }
+
+
+def significance_markdown(comparisons: pd.DataFrame, dataset: str) -> str:
+    """The paired comparisons as Markdown: one table per metric."""
+    lines = [
+        f"# Paired comparisons on {dataset}",
+        "",
+        "Each row compares two methods on the units both have: (split seed, model seed, class) of the group.",
+        "mean_diff = method_a - method_b in AUROC points, with a paired bootstrap 95 % interval; p: two-sided",
+        "Wilcoxon signed-rank test; p_adj: Holm-adjusted over every comparison of the metric's table.",
+        "",
+    ]
+    for metric, part in comparisons.groupby("metric", sort=False):
+        lines += [
+            f"## {metric}",
+            "",
+            "| tail | group | a | b | n | mean_diff [95 % CI] | p | p_adj |",
+            "|" + "---|" * 8,
+        ]
+        for row in part.itertuples(index=False):
+            star = " *" if row.significant else ""
+            lines.append(
+                f"| {row.tail} | {row.group} | {row.method_a} | {row.method_b} | {row.n_pairs} | "
+                f"{row.mean_diff:+.2f} [{row.ci_low:+.2f}, {row.ci_high:+.2f}] | {row.p_value:.3g} | "
+                f"{row.p_adjusted:.3g}{star} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def emptied_note(metrics: pd.DataFrame) -> str:
+    """A line naming the categories whose defect masks lost every defect pixel under the geometry."""
+    if "n_masks_emptied" not in metrics:
+        return ""
+    counts = metrics.groupby("category")["n_masks_emptied"].max()
+    counts = counts[counts > 0]
+    if counts.empty:
+        return ""
+    mode = metrics["empty_masks"].iloc[0]
+    handling = (
+        "kept as in the original protocol (in image AUROC; their pixels count as normal)"
+        if mode == "keep"
+        else "left out of every metric (evaluation.empty_masks: drop)"
+    )
+    listed = ", ".join(f"{category} {count}" for category, count in counts.items())
+    return f"\nDefect images whose mask lost every defect pixel under the geometry, {handling}: {listed}.\n"

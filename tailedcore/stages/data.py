@@ -1,0 +1,169 @@
+"""Stage functions of rules/data.smk: prepared datasets, the per-category index, defect coverage and the
+dataset summary. Pure file-in, file-out; each is what one thin workflow script calls."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from ..data import dataset_categories
+from ..data.coverage import COVERAGE_COLUMNS, coverage_messages, dataset_summary, defect_coverage, summary_markdown
+from ..data.images import Geometry
+from ..data.index import (
+    IMAGE_SUFFIXES,
+    DatasetLayoutError,
+    build_mvtec_index,
+    build_visa_index,
+    portable_path,
+    read_index,
+)
+from ..data.synthetic import SyntheticSpec, write_dataset
+from ..io import DamagedFileError, atomic_csv, atomic_text, read_checked_csv, rebuild_hint
+
+
+def make_synthetic(block: dict, root: str | Path, marker: str | Path) -> None:
+    spec = SyntheticSpec(categories=tuple(dataset_categories(block)), **block.get("synthetic", {}))
+    summary = write_dataset(root, spec)
+    atomic_text(marker, json.dumps({"root": portable_path(root), "synthetic": summary["spec"]}, indent=2))
+
+
+def make_elpv(block: dict, root: str | Path, marker: str | Path) -> None:
+    """The ELPV solar cells of the ``elpv-dataset`` wheel in the MVTec layout (image labels only)."""
+    from ..data.elpv import ElpvSpec, write_elpv
+
+    summary = write_elpv(root, ElpvSpec(**block.get("elpv", {})))
+    atomic_text(marker, json.dumps({"root": portable_path(root), "elpv": summary}, indent=2))
+
+
+def mark_given_folder(path: str | Path, marker: str | Path) -> None:
+    """Record a dataset folder the user already has; it must exist (its layout is checked by the index)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset folder {root} (the dataset's `path` in the config) does not exist")
+    atomic_text(marker, json.dumps({"root": portable_path(root), "given": True}, indent=2))
+
+
+def dataset_root(marker: str | Path) -> Path:
+    """The dataset folder a ready marker records (relative paths: to the working directory)."""
+    try:
+        return Path(json.loads(Path(marker).read_text())["root"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DamagedFileError(
+            f"{marker} (dataset ready marker) is missing or damaged ({err}); {rebuild_hint(marker)}"
+        ) from None
+
+
+def build_category_index(block: dict, marker: str | Path, category: str, output: str | Path) -> pd.DataFrame:
+    """The index rows of one category, every file's header checked (all offenders listed at once)."""
+    root = dataset_root(marker)
+    if block["kind"] == "visa":
+        index = build_visa_index(root, [category])
+    else:
+        index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
+    atomic_csv(index, output)
+    return index
+
+
+def build_index(category_indexes: list[str], output: str | Path) -> pd.DataFrame:
+    """The dataset index: every category's rows. Pixel labels must be all or nothing across categories."""
+    index = pd.concat([read_index(path) for path in category_indexes], ignore_index=True)
+    with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
+    if with_masks.any() and not with_masks.all():
+        raise DatasetLayoutError(
+            f"categories {sorted(with_masks[with_masks].index)} have defect masks (ground_truth/) but "
+            f"{sorted(with_masks[~with_masks].index)} do not: pixel metrics need masks in every category. Add "
+            "the missing ground_truth/ folders, or set the dataset's `masks: false` (image labels only)"
+        )
+    atomic_csv(index, output)
+    return index
+
+
+def has_pixel_labels(index: pd.DataFrame) -> bool:
+    defects = index[(index["split"] == "test") & (index["label"] != "good")]
+    return bool(len(defects)) and bool((defects["mask_path"] != "").all())
+
+
+def check_dataset(*, block: dict, marker, dataset: str, categories: list[str], splits: dict, output) -> list[str]:
+    """`snakemake check` for one dataset: every category indexed (headers, layout, masks), a broken one never
+    hiding the others; pixel labels all or nothing; and every split the configured tails and seeds would
+    draw, so that no split job fails for a reason visible here. Writes ``output`` when all is well; else
+    writes the list beside it (``<output stem>_problems.md``, which a failed job keeps) and raises one error
+    listing every problem."""
+    from ..splits import SplitRules, split_problems
+
+    root = dataset_root(marker)
+    problems, parts, sizes = [], [], {}
+    for category in categories:
+        try:
+            if block["kind"] == "visa":
+                part = build_visa_index(root, [category])
+            else:
+                part = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
+            parts.append(part)
+            sizes[category] = int((part["split"] == "train").sum())
+        except DatasetLayoutError as err:
+            lines = str(err).splitlines()
+            problems += [f"{category}: {line.strip()}" for line in (lines[1:] or lines)]
+            train = root / category / "train" / "good"
+            if train.is_dir():  # the split check still sees this class's size
+                sizes[category] = sum(1 for p in train.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if parts:
+        index = pd.concat(parts, ignore_index=True)
+        with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
+        if with_masks.any() and not with_masks.all():
+            problems.append(
+                f"categories {sorted(with_masks[with_masks].index)} have defect masks but "
+                f"{sorted(with_masks[~with_masks].index)} do not: add the missing ground_truth/ folders, or set "
+                "the dataset's `masks: false`"
+            )
+    checked = f"{len(parts)} of {len(categories)} categories indexed"
+    generated = splits.get("source") == "generated" or block["kind"] not in ("mvtec", "visa")
+    if generated and len(sizes) == len(categories):  # the draws need every class's size
+        rows = [(f"{c}/train/good/{i}", c, "train", "good") for c, n in sizes.items() for i in range(n)]
+        rules = SplitRules(noise_ratio=block.get("noise_ratio", 0.1), **splits.get("rules", {}))
+        train_only = pd.DataFrame(rows, columns=["image_id", "category", "split", "label"])
+        problems += split_problems(train_only, splits["tails"], splits["seeds"], rules)
+    elif generated:
+        checked += "; the splits are checked once every category has its train/good/ folder"
+    listing = Path(output).with_name(Path(output).stem + "_problems.md")
+    if problems:
+        body = "\n".join(f"- {problem}" for problem in problems)
+        atomic_text(listing, f"# Check of {dataset}: {len(problems)} problem(s)\n\n{checked}.\n\n{body}\n")
+        raise DatasetLayoutError(
+            f"{len(problems)} problem(s) in dataset {dataset} (every category and split checked; the list is "
+            f"also in {listing}):\n  " + "\n  ".join(problems)
+        )
+    listing.unlink(missing_ok=True)
+    atomic_text(output, f"# Check of {dataset}: no problem\n\n{checked}; every configured split can be drawn.\n")
+    return problems
+
+
+def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:
+    """Defect coverage of one category's masks under the geometry, logged as one summary line."""
+    geometry = Geometry.from_features(features)
+    coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
+    log = logging.getLogger("tailedcore")
+    lost = bool((coverage["emptied"] | coverage["source_empty"]).any())
+    for line in coverage_messages(coverage, geometry):
+        (log.warning if lost else log.info)(line)
+    atomic_csv(coverage, output)
+    return coverage
+
+
+def summarise_dataset(*, index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out):
+    """The dataset summary (counts, sizes, aspect ratios, defect coverage) as CSV and Markdown."""
+    geometry = Geometry.from_features(features)
+    index = read_index(index_path)
+    parts = [read_checked_csv(path, "defect coverage", COVERAGE_COLUMNS) for path in coverage_paths]
+    coverage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COVERAGE_COLUMNS)
+    coverage = coverage.astype({"emptied": bool, "source_empty": bool})
+    summary = dataset_summary(index, coverage, geometry)
+    lines = coverage_messages(coverage, geometry)
+    if not has_pixel_labels(index):
+        lines.append("image labels only (no masks): image AUROC and F1-max are computed, pixel metrics are not")
+    atomic_csv(summary, csv_out)
+    atomic_text(md_out, summary_markdown(summary, dataset, lines))
+    return summary, lines

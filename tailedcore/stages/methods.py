@@ -1,0 +1,157 @@
+"""Stage function of rules/methods.smk: fit a package method on a split's unified training pool and score
+every test image (the score contract: :mod:`tailedcore.scores`).
+
+torch and the methods are imported inside the functions, so that importing this module stays light."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..data.images import Geometry
+from ..data.index import read_index
+from ..scores import feature_set, write_scores
+from ..splits import read_manifest
+from .features import feature_config
+
+
+def resolve_per_setting(value, dataset: str, tail: str):
+    """A method option given per setting: a plain value, or a mapping whose most specific key wins:
+    '<dataset>/<tail>' (e.g. 'mvtecad/step_k1'), '<dataset>/<kind>' ('mvtecad/step'), '<dataset>', 'default'."""
+    if not isinstance(value, dict):
+        return value
+    kind = "step" if tail.startswith("step") else tail
+    for key in (f"{dataset}/{tail}", f"{dataset}/{kind}", dataset, "default"):
+        if key in value:
+            return value[key]
+    raise ValueError(f"no entry for {dataset}/{tail} in {value}; add a 'default' key")
+
+
+def _augmenter(image_paths: list[str], features: dict):
+    """Tail views computed with the backbone at fit time, for the flagged tail images only."""
+    from ..features.augment import tail_views
+    from ..features.cache import FeatureExtractor
+
+    extractor = None
+
+    def augment(rows: list[int], kind: str) -> np.ndarray:
+        nonlocal extractor
+        config = feature_config(features)
+        extractor = extractor or FeatureExtractor(config)
+        views = [view for row in rows for view in tail_views(image_paths[row], config.geo, kind, extractor.fill)]
+        parts = [
+            extractor(np.stack(views[i : i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)
+        ]
+        return np.concatenate(parts).astype(config.dtype)  # the cache's precision, like the stored views
+
+    return augment
+
+
+def mask_padding(scores, geometry: Geometry, sizes: np.ndarray):
+    """Pad geometry: the padding is never scored as a defect. Patch cells whose centre lies in the padding get
+    the image's lowest content score, and the image score is the maximum over content cells (the image score
+    of every package method is the maximum patch score)."""
+    from ..methods.base import Scores
+
+    patch_scores = np.array(scores.patch_scores, dtype=np.float32, copy=True)
+    image_scores = np.empty(len(patch_scores), dtype=np.float32)
+    for i, (width, height) in enumerate(sizes):
+        cells = geometry.valid_cells(int(width), int(height), patch_scores.shape[1:])
+        patch_scores[i][~cells] = patch_scores[i][cells].min()
+        image_scores[i] = patch_scores[i][cells].max()
+    return Scores(image_scores=image_scores, patch_scores=patch_scores)
+
+
+def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
+    """Precision and recall of the predicted tail images against the true tail images (clean images of
+    tail classes)."""
+    truth = set(train_rows.loc[(train_rows["class_role"] == "tail") & (train_rows["role"] == "clean"), "image_id"])
+    predicted = set(report["predicted_tail_images"])
+    hits = len(truth & predicted)
+    return {
+        "tail_true_images": len(truth),
+        "tail_predicted_images": len(predicted),
+        "tail_precision": hits / len(predicted) if predicted else float("nan"),
+        "tail_recall": hits / len(truth) if truth else float("nan"),
+    }
+
+
+def run_method(
+    *,
+    method: str,
+    options: dict,
+    seed: int,
+    manifest_path,
+    index_path,
+    feature_folder,
+    categories: list[str],
+    features: dict,
+    setting: tuple[str, str],
+    scores_path,
+    report_path,
+    threads: int,
+    device: str = "cpu",
+    gpu: str | None = None,
+) -> dict:
+    """Fit a method on the split's training pool (all categories together) and score every test image.
+    ``gpu``: the device index the job holds (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
+    import torch
+
+    from ..compute import set_device, set_threads
+    from ..features.cache import FeatureStore
+    from ..methods.base import build_method
+
+    set_threads(threads)
+    resolved = set_device(device)
+    options = {key: resolve_per_setting(value, *setting) for key, value in options.items()}
+    generator = torch.Generator().manual_seed(seed)
+    model = build_method(method, options, generator)
+    manifest = read_manifest(manifest_path)
+    info = read_index(index_path).set_index("image_id")
+    geometry = Geometry.from_features(features)
+    store = FeatureStore(feature_folder, categories)
+    train_rows = manifest[manifest["subset"] == "train"]
+    train = feature_set(store, train_rows)
+    train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features)
+    report = model.fit(train)
+    del train
+    if "predicted_tail_images" in report:
+        report.update(tail_detection(report, train_rows))
+    test_rows = manifest[manifest["subset"] == "test"]
+    image_ids, image_scores, patch_scores = [], [], []
+    for _, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
+        scores = model.score(feature_set(store, part))
+        if geometry.mode == "pad":
+            scores = mask_padding(scores, geometry, info.loc[part["image_id"], ["width", "height"]].to_numpy())
+        image_ids += part["image_id"].tolist()
+        image_scores.append(scores.image_scores)
+        patch_scores.append(scores.patch_scores)
+    report.update(
+        {
+            "method": method,
+            "options": asdict(model.config),
+            "model_seed": seed,
+            "dataset": setting[0],
+            "tail": setting[1],
+            "features": features,
+            "tailedcore_version": __version__,
+            "torch": torch.__version__,
+            "device": str(resolved),
+            "gpu": gpu,
+            "threads": threads,
+            "machine": platform.machine(),
+        }
+    )
+    write_scores(
+        scores_path,
+        report_path,
+        image_ids=image_ids,
+        image_scores=np.concatenate(image_scores),
+        patch_scores=np.concatenate(patch_scores),
+        report=report,
+    )
+    return report

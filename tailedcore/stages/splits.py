@@ -1,0 +1,40 @@
+"""Stage function of rules/splits.smk: one split manifest (generated, or converted from the official lists)
+and its statistics."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..data.index import read_index
+from ..io import atomic_csv
+from ..official import convert_official
+from ..splits import SplitRules, generate_split, split_statistics
+
+
+def make_split(
+    *,
+    index_path,
+    tail: str,
+    seed: int,
+    noise_ratio: float,
+    split_config: dict,
+    manifest_path,
+    stats_path,
+    official: tuple[str, str] | None = None,
+) -> pd.DataFrame:
+    """Generate a split, or convert the official (prune_good, inject_defects) pair when given."""
+    rules = SplitRules(
+        noise_ratio=noise_ratio,
+        exclude_injected_from_test=split_config["exclude_injected_from_test"],
+        **split_config["rules"],
+    )
+    index = read_index(index_path)
+    if official:
+        manifest = convert_official(
+            official[0], official[1], index, rules.tail_threshold, rules.exclude_injected_from_test
+        )
+    else:
+        manifest = generate_split(index, tail, seed, rules)
+    atomic_csv(split_statistics(manifest, index), stats_path)
+    atomic_csv(manifest, manifest_path)
+    return manifest

@@ -1,0 +1,180 @@
+"""Stage functions of rules/tables.smk: the tables of a dataset (CSV, LaTeX, Markdown), the paired
+comparisons, the figures of one tail type and the noise-ratio sweep.
+
+matplotlib is imported inside the functions that draw, so that importing this module stays light."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.images import Geometry
+from ..data.index import read_index
+from ..io import atomic_csv, atomic_text, load_npz, read_checked_csv
+from ..paper import COMPARISON_COLUMNS, compare_with_paper
+from ..render import METRIC_TITLES, emptied_note, metric_texts, significance_markdown
+from ..scores import SCORE_KEYS
+from ..splits import read_manifest
+from ..tables import group_means, per_class_table, seed_summary, significant_leads, wide_table
+from .evaluate import read_metrics
+
+
+def make_tables(
+    *,
+    metric_files: list[str],
+    dataset: str,
+    tails: list[str],
+    methods: list[str],
+    out_dir,
+    compare_with: str | None = None,
+    table_metrics: tuple[str, ...] = ("image_auroc", "pixel_auroc"),
+    summaries: bool = True,
+    reference_method: str = "tailedcore",
+    figure_dir=None,
+) -> list[Path]:
+    """Per metric of ``table_metrics``: the wide table (CSV of means; LaTeX mean ± std over split seeds and
+    its companion 95 % interval table; Markdown with intervals, both spreads and significant leads), the
+    per-run group means and, with ``figure_dir``, the paired-difference figure against ``reference_method``.
+    With ``summaries``: the tidy summary, the paired comparisons (``<dataset>_significance``), the extra
+    metrics, the per-class table and, with ``compare_with``, the comparison with the paper."""
+    from ..stats import paired_comparisons
+
+    metrics = read_metrics(metric_files)
+    per_seed = group_means(metrics)
+    summary = seed_summary(per_seed)
+    per_class = per_class_table(metrics)
+    # the pixel table needs only its own metric's comparisons (Holm runs per metric: the same p-values)
+    compared = per_class if summaries else per_class[per_class["metric"].isin(table_metrics)]
+    comparisons = paired_comparisons(compared)
+    marks = significant_leads(summary, comparisons, tails, methods)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for metric in table_metrics:
+        part = summary[summary["metric"] == metric]
+        stem = out_dir / f"{dataset}_{metric}"
+        atomic_csv(wide_table(part, tails, methods).round(2), f"{stem}.csv", index=True)
+        texts = metric_texts(
+            part,
+            dataset=dataset,
+            metric=metric,
+            tails=tails,
+            methods=methods,
+            compare_with=compare_with,
+            marks=marks.get(metric),
+            note=emptied_note(metrics),
+        )
+        for suffix, text in texts.items():
+            atomic_text(f"{stem}{suffix}", text)
+        atomic_csv(per_seed[per_seed["metric"] == metric], f"{stem}_per_seed.csv")
+        written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")]
+        if figure_dir is not None:
+            from ..figures import paired_difference_figure
+
+            reference = reference_method if reference_method in methods else methods[0]
+            title = METRIC_TITLES[metric]
+            written += paired_difference_figure(
+                comparisons[comparisons["metric"] == metric],
+                reference=reference,
+                tails=tails,
+                title=f"{dataset}: {title}, each method minus {reference} (paired, 95 % bootstrap interval)",
+                stem=Path(figure_dir) / f"paired_{metric}",
+            )
+    if not summaries:
+        return written
+    atomic_csv(summary, out_dir / f"{dataset}_tidy.csv")
+    atomic_csv(comparisons, out_dir / f"{dataset}_significance.csv")
+    atomic_text(out_dir / f"{dataset}_significance.md", significance_markdown(comparisons, dataset))
+    extras = summary[summary["metric"].str.startswith("extra_")]  # beyond the paper: kept apart from Tables 1-4
+    atomic_csv(extras.round(2), out_dir / f"{dataset}_extra_metrics.csv")
+    atomic_csv(per_class, out_dir / f"{dataset}_per_class.csv")
+    comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    atomic_csv(comparison.round(2), out_dir / f"{dataset}_vs_paper.csv")
+    names = ("tidy", "significance", "extra_metrics", "per_class", "vs_paper")
+    return written + [out_dir / f"{dataset}_{name}.csv" for name in names]
+
+
+def make_figures(
+    *,
+    dataset: str,
+    tail: str,
+    seed: int,
+    model_seed: int = 0,
+    methods: list[str],
+    per_class_path,
+    index_path,
+    manifest_path,
+    score_paths: list[str],
+    features: dict,
+    evaluation: dict,
+    out_dir,
+) -> list[Path]:
+    """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
+    runs) and the anomaly maps of a few tail- and head-class test images. ``score_paths``: the runs' files
+    (``<method>.npz`` and ``<method>.json``), as the rule's inputs list them."""
+    from ..figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
+
+    out_dir = Path(out_dir)
+    runs = {Path(path).name: Path(path) for path in score_paths}
+    per_class = read_checked_csv(per_class_path, "per-class table", ["metric", "tail", "seed", "value_percent"])
+    per_class = per_class[per_class["model_seed"] == model_seed]
+    index = read_index(index_path).set_index("image_id")
+    written = per_class_bars(
+        per_class,
+        "image_auroc",
+        tail=tail,
+        seed=seed,
+        title=f"{dataset}, {tail}, seed {seed}: image AUROC per class",
+        stem=out_dir / f"per_class_{tail}",
+    )
+    manifest = read_manifest(manifest_path)
+    if "tailedcore" in methods:
+        report = json.loads(runs["tailedcore.json"].read_text())
+        train = manifest[manifest["subset"] == "train"]
+        true_sizes = train.groupby("category")["image_id"].transform("count").to_numpy()
+        written += tail_sampler_figure(
+            report, true_sizes, f"{dataset}, {tail}, seed {seed}: TailSampler", out_dir / f"tail_sampler_{tail}"
+        )
+    test = manifest[manifest["subset"] == "test"]
+    anomalous = test[index.loc[test["image_id"], "label"].to_numpy() != "good"].groupby("category").head(1)
+    examples = pd.concat([anomalous[anomalous["class_role"] == role].head(2) for role in ("tail", "head")])
+    examples = examples.assign(
+        image_path=index.loc[examples["image_id"], "image_path"].to_numpy(),
+        mask_path=index.loc[examples["image_id"], "mask_path"].to_numpy(),
+    )
+    scores = {}
+    for method in methods:
+        data = load_npz(runs[f"{method}.npz"], "score file", SCORE_KEYS)
+        scores[method] = {
+            "patch_scores": data["patch_scores"],
+            "position": {i: p for p, i in enumerate(data["image_ids"])},
+        }
+    written += anomaly_map_figure(
+        examples,
+        scores,
+        geometry=Geometry.from_features(features),
+        sigma=evaluation["sigma"],
+        title=f"{dataset}, {tail}, seed {seed}",
+        stem=out_dir / f"anomaly_maps_{tail}",
+    )
+    return written
+
+
+def make_noise_sweep(
+    *, metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path, figure_path
+) -> pd.DataFrame:
+    """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
+    from ..figures import noise_sweep_figure
+
+    metrics = read_metrics(metric_files)
+    metrics = metrics[metrics["metric"] == "image_auroc"]
+    summary = seed_summary(group_means(metrics))
+    summary.insert(1, "noise_ratio", summary["dataset"].map(ratios))
+    summary = summary.sort_values(["method", "noise_ratio", "group"], kind="stable")
+    atomic_csv(summary.round(2), table_path)
+    noise_sweep_figure(
+        summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
+    )
+    return summary

@@ -1,0 +1,144 @@
+"""The workflow's plan (tailedcore/plan.py): the path templates, lookups and config checks the rules use,
+tested without Snakemake parsing the workflow."""
+
+import copy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from tailedcore.config import ConfigError
+from tailedcore.plan import WILDCARD_CONSTRAINTS, Plan, is_given_folder
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def config_of(name: str = "quickstart.yaml", **changes) -> dict:
+    """A shipped config with the schema's defaults filled in, as the Snakefile sees it."""
+    config = yaml.safe_load((ROOT / "config" / name).read_text())
+    for key, value in changes.items():
+        config[key] = value
+    validate(config, schema=SCHEMA)
+    return config
+
+
+def test_run_files_cover_tails_seeds_model_seeds_and_methods():
+    config = config_of()
+    plan = Plan(config, ROOT)
+    files = plan.run_files("scores", "synthetic")
+    expected = len(plan.tails) * len(plan.seeds) * len(plan.model_seeds) * len(plan.methods)
+    assert len(files) == len(set(files)) == expected
+    tail, seed, model_seed, method = plan.tails[0], plan.seeds[0], plan.model_seeds[0], plan.methods[0]
+    assert f"results/synthetic/scores/{tail}/seed{seed}/model{model_seed}/{method}.npz" in files
+    assert plan.run_path("fit_log", method="padim") == (
+        "results/logs/fit_score/{dataset}/{tail}/seed{seed}/model{model_seed}/padim.log"
+    )
+    assert plan.run_path("metrics") == "results/{dataset}/metrics/{tail}/seed{seed}/model{model_seed}/{method}.csv"
+
+
+def test_feature_files_and_params_keep_runtime_knobs_out():
+    config = config_of()
+    plan = Plan(config, ROOT)
+    files = plan.feature_files(SimpleNamespace(dataset="synthetic"))
+    assert len(files) == 3 * len(plan.categories("synthetic"))
+    assert all(f.endswith((".patches.npy", ".global.npy", ".ids.json")) for f in files)
+    params = plan.feature_params()
+    assert not {"threads", "device", "batch_size"} & set(params) and "backbone" in params
+
+
+def test_sweep_points_read_their_base_dataset():
+    config = config_of(sweep={"datasets": ["synthetic"], "noise_ratios": [0.0, 0.2]})
+    plan = Plan(config, ROOT)
+    assert sorted(plan.sweep_points) == ["synthetic_nr0000", "synthetic_nr0200"]
+    assert plan.data_of("synthetic_nr0200") == "synthetic"
+    assert plan.categories("synthetic_nr0200") == plan.categories("synthetic")
+    assert plan.dataset_block("synthetic_nr0200")["noise_ratio"] == 0.2
+    assert plan.feature_folder("synthetic_nr0200") == plan.feature_folder("synthetic")
+    assert not plan.uses_official_splits("synthetic_nr0200")
+    assert "results/figures/synthetic/noise_sweep.png" in plan.all_tables()
+
+
+def test_official_splits_only_for_mvtec_and_visa():
+    plan = Plan(config_of("config.yaml"), ROOT)
+    assert plan.uses_official_splits("mvtecad")
+    inputs = plan.split_inputs(SimpleNamespace(dataset="mvtecad", tail="pareto", seed=1))
+    assert inputs["prune"].endswith("official_splits/mvtecad/pareto/seed1/prune_good.txt")
+    synthetic = Plan(config_of(), ROOT)
+    assert not synthetic.uses_official_splits("synthetic")
+
+
+def test_all_tables_has_pixel_tables_only_with_masks():
+    config = config_of("elpv.yaml")
+    plan = Plan(config, ROOT)
+    targets = plan.all_tables()
+    (name,) = plan.datasets
+    assert f"results/tables/{name}_image_auroc.csv" in targets
+    assert not any("pixel_auroc" in t for t in targets)
+    assert any("pixel_auroc" in t for t in Plan(config_of(), ROOT).all_tables())
+
+
+def test_every_config_problem_is_listed_at_once_with_the_closest_names():
+    config = config_of()
+    config = copy.deepcopy(config)
+    config["methods"]["run"] = ["patchcor", "tailedcore", "nonsense_method"]
+    config["methods"]["softpach"] = {"k": 3}
+    config["datasets"]["synthetic"]["categories"] = ["fabric"]
+    config["sweep"] = {"datasets": ["nope"], "noise_ratios": [0.1]}
+    with pytest.raises(ConfigError) as caught:
+        Plan(config, ROOT)
+    text = str(caught.value)
+    assert "5 problem(s)" in text
+    assert "'patchcor' (did you mean 'patchcore'?)" in text and "'nonsense_method'" in text
+    assert "methods.softpach" in text and "did you mean 'softpatch'" in text
+    assert "has one category" in text and "sweep.datasets names 'nope'" in text
+
+
+def test_datasets_where_matches_exactly_the_named_datasets():
+    config = config_of()
+    config["datasets"]["mine"] = {"kind": "folder", "path": "/data/mine", "categories": ["a", "b"]}
+    plan = Plan(config, ROOT)
+    given = plan.datasets_where(is_given_folder)
+    assert given == "mine"
+    assert plan.datasets_where(lambda block: False) == "(?!)"
+    assert set(WILDCARD_CONSTRAINTS) >= {"dataset", "tail", "seed", "model_seed", "method", "category"}
+
+
+def _folder(root: Path, sizes: dict[str, int]) -> Path:
+    for category, count in sizes.items():
+        folder = root / category / "train" / "good"
+        folder.mkdir(parents=True)
+        for i in range(count):
+            (folder / f"{i}.png").write_bytes(b"")  # the parse-time check counts names only
+    return root
+
+
+@pytest.mark.parametrize(
+    "tails, rules, expected",
+    [
+        (["step_k4"], {}, "class b has 3 training images, so K = 4 keeps all of them"),
+        (["pareto"], {"tail_threshold": 30, "pareto_min_size": 2}, "set splits.rules.tail_threshold to"),
+    ],
+)
+def test_the_dry_run_rejects_splits_the_split_jobs_would_reject(tmp_path, tails, rules, expected):
+    """For a folder of your own the class sizes are known while parsing: a split that cannot have a long tail
+    fails the dry run with advice for that tail type, not one job later."""
+    config = config_of()
+    config["datasets"] = {
+        "mine": {"kind": "folder", "path": str(_folder(tmp_path, {"a": 40, "b": 3, "c": 25})), "noise_ratio": 0.1}
+    }
+    config["datasets"]["mine"]["categories"] = ["a", "b", "c"]
+    config["splits"].update(tails=tails, seeds=[1, 2, 3], source="generated")
+    config["splits"]["rules"].update(rules)
+    with pytest.raises(ConfigError) as caught:
+        Plan(config, ROOT)
+    text = str(caught.value)
+    assert expected in text and "dataset 'mine'" in text, text
+    if tails == ["pareto"]:
+        assert "smaller K" not in text  # no step advice for a Pareto split
+    config["splits"]["rules"].update(tail_threshold=3) if tails == ["pareto"] else config["splits"].update(
+        tails=["step_k2"]
+    )
+    Plan(config, ROOT)  # the advised fix passes

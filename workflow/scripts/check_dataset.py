@@ -1,0 +1,16 @@
+"""`snakemake check` for one dataset: every category and every configured split, all problems at once."""
+
+from tailedcore.logs import to_rule_log
+from tailedcore.stages.data import check_dataset
+
+log = to_rule_log(snakemake)
+sm = snakemake
+check_dataset(
+    block=sm.params.block,
+    marker=sm.input.marker,
+    dataset=sm.wildcards.dataset,
+    categories=sm.params.categories,
+    splits=sm.params.splits,
+    output=sm.output.report,
+)
+log.info("%s: no problem", sm.wildcards.dataset)
