@@ -159,6 +159,10 @@ rule check_dataset:
         categories=lambda wc: categories(wc.dataset),
         identity=lambda wc: [category_identity(wc.dataset, c) for c in categories(wc.dataset)],
         splits={**split_params(), "tails": TAILS, "seeds": SEEDS},
+        plan={  # what the time estimate depends on (not the runtime knobs: they never rerun a job)
+            "features": feature_params(),
+            "methods": {k: v for k, v in config["methods"].items() if k not in ("threads", "device")},
+        },
         version=VERSION,
     script:
         f"{SCRIPTS}/check_dataset.py"

@@ -15,7 +15,8 @@ def to_rule_log(snakemake) -> logging.Logger:
     SLURM), and the full traceback goes to the log."""
     path = snakemake.log[0]
     handle = open(path, "w", buffering=1)  # one run per log: a rerun replaces it
-    terminal = sys.stderr
+    global _TERMINAL
+    terminal = _TERMINAL = sys.stderr
     sys.stdout = sys.stderr = handle
     sys.excepthook = _job_failure_reporter(terminal, handle, f"{snakemake.rule}", path)
     logging.basicConfig(
@@ -23,6 +24,17 @@ def to_rule_log(snakemake) -> logging.Logger:
     )
     logging.captureWarnings(True)
     return logging.getLogger(f"rule.{snakemake.rule}")
+
+
+_TERMINAL = None  # the job's own stderr (Snakemake's terminal), once to_rule_log has redirected the streams
+
+
+def to_terminal(text: str) -> None:
+    """Show ``text`` on Snakemake's terminal (a cluster job's output file) as well as in the job's log."""
+    logging.getLogger("tailedcore").info("%s", text)
+    if _TERMINAL is not None:
+        _TERMINAL.write(text.rstrip() + "\n")
+        _TERMINAL.flush()
 
 
 def _job_failure_reporter(terminal, handle, rule: str, path: str):

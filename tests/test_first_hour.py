@@ -122,3 +122,16 @@ def test_check_lists_every_problem_of_every_category_and_split_at_once(tmp_path)
     assert "K = 8 keeps all of them" in text and "p02" in text and offenders[0] in text
     assert not output.exists() and str(output.with_name("check_problems.md")) in text
     assert (tmp_path / "check_problems.md").read_text().count("\n- ") >= 4
+
+
+@pytest.mark.slow
+def test_check_prints_the_time_of_the_planned_run_before_it_is_spent(tmp_path):
+    config = tiny_config({})
+    config["methods"]["run"] = ["patchcore", "softpatch"]
+    result = snakemake(tmp_path / "work", config, "check")
+    assert result.returncode == 0, result.stderr[-3000:]
+    terminal = result.stdout + result.stderr
+    assert "Estimated time of tiny on this machine" in terminal and "What would cut it most:" in terminal
+    report = (tmp_path / "work" / "results" / "tiny" / "check.md").read_text()
+    assert "2 fits" in report and "patchcore" in report  # 1 split x 1 model seed x 2 methods
+    assert not (tmp_path / "work" / "results" / "tiny" / "features").exists()  # nothing heavy ran

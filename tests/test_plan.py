@@ -142,3 +142,36 @@ def test_the_dry_run_rejects_splits_the_split_jobs_would_reject(tmp_path, tails,
         tails=["step_k2"]
     )
     Plan(config, ROOT)  # the advised fix passes
+
+
+def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers():
+    import pandas as pd
+
+    from tailedcore.estimate import GREEDY_EXPONENT, estimate_text, fit_seconds, plan_seconds
+
+    rates = {"greedy_a": 1e-7, "knn_flops": 1e10, "lof_c": 1e-8, "images_per_second": 10.0}
+    one = dict(n_train=100, n_tail=10, n_test=50, grid=28 * 28, dim=256, r=rates)
+    patches = 100 * 28 * 28
+    greedy = 1e-7 * patches**GREEDY_EXPONENT
+    knn = 2.0 * 50 * 28 * 28 * 0.1 * patches * 256 / 1e10
+    assert fit_seconds("patchcore", {}, **one) == pytest.approx(greedy + knn)
+    assert fit_seconds("patchcore", {"coreset_ratio": 0.05}, **one) == pytest.approx(greedy / 2 + knn / 2)
+    assert fit_seconds("padim", {}, **one) == 0.0
+    assert fit_seconds("tailedcore", {}, **one) > fit_seconds("softpatch", {}, **one) > 0
+    sizes = pd.DataFrame({"tail": ["pareto", "pareto"], "seed": [1, 2], "n_train": [100, 100], "n_tail": [10, 10]})
+    config = config_of()
+    config["features"].update(geometry="crop", resize=224, crop=224, target_dim=256)
+    config["methods"].update(run=["patchcore"], seeds=[0, 1])
+    seconds = plan_seconds(
+        sizes=sizes,
+        counts=(400, 50, 4),
+        features=config["features"],
+        methods=config["methods"],
+        model_seeds=2,
+        rates_=rates,
+    )
+    assert seconds["features"] == pytest.approx(40.0)  # no job_seconds in these rates
+    assert seconds["fits"]["patchcore"] == pytest.approx(4 * (greedy + knn))
+    text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
+    assert text.startswith("Estimated time of d") and "4 fits" in text
+    assert "What would cut it most: images 3/4 the size per side: about 1.1 min" in text

@@ -86,7 +86,9 @@ def has_pixel_labels(index: pd.DataFrame) -> bool:
     return bool(len(defects)) and bool((defects["mask_path"] != "").all())
 
 
-def check_dataset(*, block: dict, marker, dataset: str, categories: list[str], splits: dict, output) -> list[str]:
+def check_dataset(
+    *, block: dict, marker, dataset: str, categories: list[str], splits: dict, output, config: dict | None = None
+) -> list[str]:
     """`snakemake check` for one dataset: every category indexed (headers, layout, masks), a broken one never
     hiding the others; pixel labels all or nothing; and every split the configured tails and seeds would
     draw, so that no split job fails for a reason visible here. Writes ``output`` when all is well; else
@@ -137,8 +139,35 @@ def check_dataset(*, block: dict, marker, dataset: str, categories: list[str], s
             f"also in {listing}):\n  " + "\n  ".join(problems)
         )
     listing.unlink(missing_ok=True)
-    atomic_text(output, f"# Check of {dataset}: no problem\n\n{checked}; every configured split can be drawn.\n")
+    report = f"# Check of {dataset}: no problem\n\n{checked}; every configured split can be drawn.\n"
+    if config is not None and parts:
+        report += "\n" + planned_time(index, dataset, splits, block, config) + "\n"
+    atomic_text(output, report)
     return problems
+
+
+def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, config: dict) -> str:
+    """The estimated time of the dataset's planned features and fits (:mod:`tailedcore.estimate`), shown on
+    the terminal; the rates are measured once per machine."""
+    from ..estimate import estimate_text, rates
+    from ..logs import to_terminal
+    from ..splits import SplitRules, generate_split
+
+    rules = SplitRules(noise_ratio=block.get("noise_ratio", 0.1), **splits.get("rules", {}))
+    rows = []
+    for tail in splits["tails"]:
+        for seed in splits["seeds"]:
+            manifest = generate_split(index, tail, seed, rules)
+            train = manifest[manifest["subset"] == "train"]
+            rows.append((tail, seed, len(train), int((train["class_role"] == "tail").sum())))
+    sizes = pd.DataFrame(rows, columns=["tail", "seed", "n_train", "n_tail"])
+    features, methods = config["features"], config["methods"]
+    shape = Geometry.from_features(features).shape
+    measured = rates(methods.get("device", "cpu"), int(methods.get("threads", 1)), features.get("backbone"), shape)
+    counts = (len(index), int((index["split"] == "test").sum()), index["category"].nunique())
+    text = estimate_text(dataset=dataset, sizes=sizes, counts=counts, config=config, rates_=measured)
+    to_terminal(text)
+    return text
 
 
 def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:

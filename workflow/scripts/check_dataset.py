@@ -12,5 +12,6 @@ check_dataset(
     categories=sm.params.categories,
     splits=sm.params.splits,
     output=sm.output.report,
+    config={"features": sm.config["features"], "methods": sm.config["methods"]},  # for the time estimate
 )
 log.info("%s: no problem", sm.wildcards.dataset)

@@ -1,0 +1,241 @@
+"""Time known before it is spent: the planned features and fits of one dataset on this machine and device,
+from a cost model whose rates are measured here once (a few seconds) and cached, like the kNN backend choice.
+
+The model, per fit with N training images of h x w patches (P = N h w), T test images (Q = T h w), d-dim
+features and coreset ratio r:
+  greedy coreset  a * P^1.5 * (r / 0.1)          (the clustered exact greedy; exponent measured in bench/)
+  kNN scoring     2 Q B d / F                     (B = memory-bank rows, F = the measured search FLOP/s)
+  LOF denoising   c * h w * N^2                   (one N x N problem per patch position)
+  features        images / (the measured images/s of the backbone at the geometry's size)
+  every fit job   + the measured start of a job (Python, torch and the package imported)
+TailedCore and SoftPatch keep the LOF's ``lof_keep_ratio`` of P for their coreset; TailedCore adds the coreset
+of its tail images with their augmented views (whose features it computes at fit time); PaDiM's per-position
+Gaussians are taken as free. Checked against measured runs in the README (Performance).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data.images import Geometry
+
+log = logging.getLogger(__name__)
+GREEDY_EXPONENT = 1.5  # seconds of a 10 % coreset grow like P^1.5 (bench: 200k -> 1M points, real features)
+CALIBRATION_VERSION = 2
+
+
+def _cache_file() -> Path:
+    return Path(os.environ.get("TAILEDCORE_CACHE") or Path.home() / ".cache" / "tailedcore") / "cost_model.json"
+
+
+def _machine_key(device: str, threads: int, backbone: str, shape) -> str:
+    import platform
+
+    return (
+        f"v{CALIBRATION_VERSION}|{platform.node()}|{platform.machine()}|{os.cpu_count()}cpu|{threads}t|{device}|"
+        f"{backbone}|{shape[0]}x{shape[1]}"
+    )
+
+
+def measure_rates(device: str, backbone: str | None, shape) -> dict:
+    """The model's rates on this machine: greedy ``a``, kNN FLOP/s, LOF ``c`` and backbone images/s."""
+    import torch
+
+    from .knn import knn_search
+    from .samplers.greedy import greedy_kcenter
+    from .samplers.lof import local_outlier_factor
+
+    rng = np.random.default_rng(0)
+    points = (rng.normal(size=(40_000, 16)) @ rng.normal(size=(16, 128)) + rng.normal(size=(40_000, 128))).astype(
+        np.float32
+    )
+    started = time.perf_counter()
+    greedy_kcenter(points, 4_000, 0, device=device)
+    greedy_a = (time.perf_counter() - started) / len(points) ** GREEDY_EXPONENT
+    queries, memory = points[:4096], points[8192:24576]
+    knn_search(queries[:64], memory, device=device)  # warm-up (and the backend choice)
+    started = time.perf_counter()
+    knn_search(queries, memory, device=device)
+    knn_flops = 2.0 * len(queries) * len(memory) * memory.shape[1] / (time.perf_counter() - started)
+    from .compute import resolve_device
+
+    batch = torch.from_numpy(rng.normal(size=(8, 400, 128))).to(resolve_device(device))
+    started = time.perf_counter()
+    local_outlier_factor(batch, 6)
+    lof_c = (time.perf_counter() - started) / (8 * 400**2)
+    images_per_second = None
+    if backbone:
+        try:
+            from .features.backbones import load_backbone
+
+            model = load_backbone(backbone, None)
+            images = torch.randn(8, 3, *shape)
+            with torch.no_grad():
+                model.forward(images[:2])
+                started = time.perf_counter()
+                model.forward(images)
+            images_per_second = 8 / (time.perf_counter() - started) / 1.25  # decoding and writing: +25 %
+        except Exception as err:  # weights not here: the features are left out of the estimate
+            log.info("cost model: no feature rate for %s (%s)", backbone, err)
+    import subprocess
+    import sys
+
+    started = time.perf_counter()  # what every job pays before it computes: Python, torch, the package
+    subprocess.run([sys.executable, "-c", "import torch, tailedcore.stages.methods"], check=False, timeout=300)
+    job_seconds = time.perf_counter() - started
+    return {
+        "greedy_a": greedy_a,
+        "knn_flops": knn_flops,
+        "lof_c": lof_c,
+        "images_per_second": images_per_second,
+        "job_seconds": job_seconds,
+    }
+
+
+def rates(device: str, threads: int, backbone: str | None, shape) -> dict:
+    """:func:`measure_rates`, measured once per machine, threads, device, backbone and size, then cached."""
+    path, key = _cache_file(), _machine_key(device, threads, backbone or "-", shape)
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key not in cache:
+        cache[key] = measure_rates(device, backbone, shape)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        except OSError:
+            pass  # a read-only home: measured again next time
+    return cache[key]
+
+
+def tail_view_count(kind: str) -> int:
+    """Extra views per tail image (tailedcore.features.augment): rotflip 7, rot<N>flip 2 * 360 / N - 1."""
+    if kind == "none":
+        return 0
+    if kind == "rotflip":
+        return 7
+    return 2 * 360 // int(kind.removeprefix("rot").removesuffix("flip")) - 1
+
+
+def fit_seconds(method: str, options: dict, *, n_train: int, n_tail: int, n_test: int, grid: int, dim: int, r: dict):
+    """Seconds of one fit-and-score job of ``method`` (its config block ``options``)."""
+    ratio = options.get("coreset_ratio", 0.1)
+    patches, queries = n_train * grid, n_test * grid
+
+    def greedy(points):
+        return r["greedy_a"] * points**GREEDY_EXPONENT * ratio / 0.1
+
+    def knn(bank):
+        return 2.0 * queries * bank * dim / r["knn_flops"]
+
+    if method == "patchcore":
+        return greedy(patches) + knn(ratio * patches)
+    if method in ("softpatch", "tailedcore"):
+        kept = options.get("lof_keep_ratio", 0.85) * patches
+        lof = r["lof_c"] * grid * n_train**2
+        if method == "softpatch":
+            return lof + greedy(kept) + knn(ratio * kept)
+        views = tail_view_count(options.get("tail_augmentation", "rot15flip"))
+        tail = n_tail * (views + 1) * grid  # the tail images and their augmented views, computed at fit time
+        view_seconds = n_tail * views / r["images_per_second"] if r.get("images_per_second") else 0.0
+        return lof + greedy(kept) + greedy(tail) + knn(ratio * (kept + tail)) + view_seconds
+    return 0.0  # padim and rule baselines: per-position statistics, seconds
+
+
+def plan_seconds(
+    *, sizes: pd.DataFrame, counts: tuple[int, int, int], features: dict, methods: dict, model_seeds: int, rates_: dict
+) -> dict:
+    """Seconds of the planned work of one dataset. ``sizes``: one row per split (tail, seed) with its training
+    images ``n_train`` and tail-class training images ``n_tail``; ``counts``: (all images, test images,
+    categories: one feature job each)."""
+    images, test_images, categories = counts
+    height, width = Geometry.from_features(features).shape
+    grid = int(np.ceil(height / 8) * np.ceil(width / 8))
+    per_method = {}
+    for method in methods["run"]:
+        options = methods.get(method, {}) or {}
+        seconds = sum(
+            fit_seconds(
+                method,
+                options,
+                n_train=int(row.n_train),
+                n_tail=int(row.n_tail),
+                n_test=test_images,
+                grid=grid,
+                dim=features.get("target_dim", 1024),
+                r=rates_,
+            )
+            for row in sizes.itertuples()
+        )
+        per_method[method] = (seconds + len(sizes) * rates_.get("job_seconds", 0.0)) * model_seeds
+    rate = rates_.get("images_per_second")
+    features_seconds = images / rate + categories * rates_.get("job_seconds", 0.0) if rate else float("nan")
+    total = float(np.nansum([features_seconds])) + sum(per_method.values())
+    return {"features": features_seconds, "fits": per_method, "total": total}
+
+
+def _minutes(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def estimate_text(
+    *, dataset: str, sizes: pd.DataFrame, counts: tuple[int, int, int], config: dict, rates_: dict
+) -> str:
+    """The estimate and the settings that would cut it most, as lines for the terminal and check.md."""
+    features, methods = config["features"], config["methods"]
+    model_seeds = len(methods.get("seeds", [0]))
+    base = plan_seconds(
+        sizes=sizes, counts=counts, features=features, methods=methods, model_seeds=model_seeds, rates_=rates_
+    )
+    fits = len(sizes) * model_seeds * len(methods["run"])
+    lines = [
+        f"Estimated time of {dataset} on this machine ({config['methods'].get('device', 'cpu')}, "
+        f"{config['methods'].get('threads', 1)} threads per fit): about {_minutes(base['total'])} of jobs "
+        f"(features {_minutes(base['features'])}; {fits} fits {_minutes(sum(base['fits'].values()))}: "
+        + ", ".join(f"{m} {_minutes(s)}" for m, s in base["fits"].items())
+        + "), before dividing by the jobs that run at once."
+    ]
+    levers = {}
+    halved = {
+        **methods,
+        **{
+            m: {**(methods.get(m) or {}), "coreset_ratio": (methods.get(m) or {}).get("coreset_ratio", 0.1) / 2}
+            for m in methods["run"]
+        },
+    }
+    levers["coreset_ratio halved"] = plan_seconds(
+        sizes=sizes, counts=counts, features=features, methods=halved, model_seeds=model_seeds, rates_=rates_
+    )["total"]
+    shape = Geometry.from_features(features).shape
+    smaller = {**features, "size": [int(shape[0] * 0.75), int(shape[1] * 0.75)], "geometry": "resize"}
+    if features.get("geometry") == "crop":
+        smaller = {**features, "crop": int(features["crop"] * 0.75), "resize": int(features["resize"] * 0.75)}
+    levers["images 3/4 the size per side"] = plan_seconds(
+        sizes=sizes, counts=counts, features=smaller, methods=methods, model_seeds=model_seeds, rates_=rates_
+    )["total"]
+    seeds = sorted(sizes["seed"].unique())
+    if len(seeds) > 1:
+        fewer = sizes[sizes["seed"].isin(seeds[: len(seeds) // 2])]
+        levers[f"{len(seeds) // 2} split seed(s) instead of {len(seeds)}"] = plan_seconds(
+            sizes=fewer,
+            counts=counts,
+            features=features,
+            methods=methods,
+            model_seeds=model_seeds,
+            rates_=rates_,
+        )["total"]
+    if model_seeds > 1:
+        levers[f"1 model seed instead of {model_seeds}"] = base["features"] + sum(base["fits"].values()) / model_seeds
+    best = sorted(levers.items(), key=lambda item: item[1])[:3]
+    lines.append("What would cut it most: " + "; ".join(f"{name}: about {_minutes(s)}" for name, s in best) + ".")
+    return "\n".join(lines)
