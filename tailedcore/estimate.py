@@ -28,7 +28,7 @@ from .data.images import Geometry
 
 log = logging.getLogger(__name__)
 GREEDY_EXPONENT = 1.5  # seconds of a 10 % coreset grow like P^1.5 (bench: 200k -> 1M points, real features)
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3
 
 
 def _cache_file() -> Path:
@@ -44,11 +44,15 @@ def _machine_key(device: str, threads: int, backbone: str, shape) -> str:
     )
 
 
-def measure_rates(device: str, backbone: str | None, shape) -> dict:
-    """The model's rates on this machine: greedy ``a``, kNN FLOP/s, LOF ``c`` and backbone images/s."""
+def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dict:
+    """The model's rates on this machine with a fit job's ``threads``: greedy ``a``, kNN FLOP/s, LOF ``c``,
+    backbone images/s and the start of a job."""
     import torch
 
+    from .compute import set_threads
     from .knn import knn_search
+
+    set_threads(threads)
     from .samplers.greedy import greedy_kcenter
     from .samplers.lof import local_outlier_factor
 
@@ -107,7 +111,7 @@ def rates(device: str, threads: int, backbone: str | None, shape) -> dict:
     except (OSError, ValueError):
         cache = {}
     if key not in cache:
-        cache[key] = measure_rates(device, backbone, shape)
+        cache[key] = measure_rates(device, threads, backbone, shape)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(cache, indent=1, sort_keys=True))

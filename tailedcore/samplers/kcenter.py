@@ -278,8 +278,9 @@ def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool
     rot, slack = bound_coordinates(points)
     nearest = np.empty(num, np.float32)
     _first_centre(points, start, nearest, num_chunks)
-    pool = np.concatenate([np.arange(num, dtype=np.int64), np.empty(num, np.int64)])  # room to append
-    pool_near = np.concatenate([nearest, np.empty(num, np.float32)])
+    room = max(num // 2, 4096)  # appended movers: the pool is compacted when full (amortised O(1) per move)
+    pool = np.concatenate([np.arange(num, dtype=np.int64), np.empty(room, np.int64)])
+    pool_near = np.concatenate([nearest, np.empty(room, np.float32)])
     _sort_segment(pool, pool_near, 0, num)
     size = 1 << max(0, int(num_select - 1).bit_length())
     arrays = (
@@ -303,7 +304,7 @@ def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool
         np.empty((num_select, rot.shape[1]), np.float32),  # centre_rot: the centres' bound coordinates
         np.empty((num_select, points.shape[1]), np.float32),  # centre_pts: the centres, in selection order
         np.full(num_select, -1.0, np.float32),  # threshold (see _set_radius)
-        np.empty((2 * num, rot.shape[1]), np.float32),  # pool_rot: the bound coordinates in pool order
+        np.empty((num + room, rot.shape[1]), np.float32),  # pool_rot: the bound coordinates in pool order
     )
     arrays[4][0] = num
     arrays[7][0] = start
