@@ -170,7 +170,7 @@ rule check_dataset:
 
 rule dataset_summary:
     input:
-        check=f"{RESULTS}/{{dataset}}/check.md",
+        check=ancient(f"{RESULTS}/{{dataset}}/check.md"),  # it must pass first; a new estimate changes no summary
         index=f"{RESULTS}/{{dataset}}/index.csv",
         coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
     output:

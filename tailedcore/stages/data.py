@@ -141,7 +141,10 @@ def check_dataset(
     listing.unlink(missing_ok=True)
     report = f"# Check of {dataset}: no problem\n\n{checked}; every configured split can be drawn.\n"
     if config is not None and parts:
-        report += "\n" + planned_time(index, dataset, splits, block, config) + "\n"
+        try:
+            report += "\n" + planned_time(index, dataset, splits, block, config) + "\n"
+        except Exception as err:  # an estimate that cannot be made never fails the check
+            logging.getLogger("tailedcore").warning("no time estimate for %s: %s: %s", dataset, type(err).__name__, err)
     atomic_text(output, report)
     return problems
 
