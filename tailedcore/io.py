@@ -40,6 +40,13 @@ class DamagedFileError(ValueError):
     """A file the workflow wrote earlier cannot be read back; the message names it and how to rebuild it."""
 
 
+def cache_folder() -> Path:
+    """Per-machine measurements (kNN backend choice, cost model): $TAILEDCORE_CACHE or ~/.cache/tailedcore."""
+    import os
+
+    return Path(os.environ.get("TAILEDCORE_CACHE") or Path.home() / ".cache" / "tailedcore")
+
+
 def rebuild_hint(path: str | Path) -> str:
     """The one command that rebuilds ``path`` and everything after it: the run's own config files (the
     Snakefile puts them in TAILEDCORE_CONFIGFILES for its jobs), the file right after --forcerun."""

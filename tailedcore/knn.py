@@ -106,11 +106,9 @@ def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, d
 
 
 def _cache_file():
-    import os
-    from pathlib import Path
+    from .io import cache_folder
 
-    folder = Path(os.environ.get("TAILEDCORE_CACHE") or Path.home() / ".cache" / "tailedcore")
-    return folder / "knn_backends.json"
+    return cache_folder() / "knn_backends.json"
 
 
 def _machine() -> str:

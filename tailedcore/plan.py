@@ -164,19 +164,15 @@ class Plan:
     def _split_problems(self) -> list[str]:
         """Splits that would fail, for the datasets whose class sizes are known before any job runs (synthetic,
         a folder of your own): the dry run says what the split jobs would (`snakemake check` does it for all)."""
-        import pandas as pd
-
-        from .splits import SplitRules, split_problems
+        from .splits import SplitRules, size_problems
 
         splits, problems = self.config["splits"], []
         for name, block in self.datasets.items():
             sizes = train_sizes(block) if len(dataset_categories(block)) > 1 else None
             if not sizes or (splits["source"] == "official" and block["kind"] in ("mvtec", "visa")):
                 continue
-            rows = [(f"{c}/train/good/{i}", c, "train", "good") for c, n in sizes.items() for i in range(n)]
-            index = pd.DataFrame(rows, columns=["image_id", "category", "split", "label"])
-            rules = SplitRules(noise_ratio=block.get("noise_ratio", 0.1), **splits.get("rules", {}))
-            problems += [f"dataset {name!r}: {p}" for p in split_problems(index, self.tails, self.seeds, rules)]
+            rules = SplitRules.for_dataset(block, splits)
+            problems += [f"dataset {name!r}: {p}" for p in size_problems(sizes, self.tails, self.seeds, rules)]
         return problems
 
     # ----------------------------------------------------------------------------------------- paths

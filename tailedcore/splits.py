@@ -39,6 +39,11 @@ class SplitRules:
     tail_threshold: int = 20
     exclude_injected_from_test: bool = False
 
+    @classmethod
+    def for_dataset(cls, block: dict, splits: dict) -> SplitRules:
+        """The rules of a config dataset ``block`` under the config's ``splits`` block."""
+        return cls(noise_ratio=block.get("noise_ratio", 0.1), **(splits.get("rules") or {}))
+
 
 def pareto_profile(num_classes: int, alpha: float, eps: float) -> np.ndarray:
     """Relative class sizes pi/pi_max of the discrete Pareto profile, in descending order."""
@@ -80,6 +85,12 @@ def full_size_tails(index: pd.DataFrame, tails: list[str], rules: SplitRules) ->
                     "class more training images"
                 )
     return problems
+
+
+def size_problems(sizes: dict[str, int], tails: list[str], seeds: list[int], rules: SplitRules) -> list[str]:
+    """:func:`split_problems` from the training images per class alone (what decides every tail and size)."""
+    rows = [(f"{c}/train/good/{i}", c, "train", "good") for c, n in sizes.items() for i in range(n)]
+    return split_problems(pd.DataFrame(rows, columns=["image_id", "category", "split", "label"]), tails, seeds, rules)
 
 
 def split_problems(index: pd.DataFrame, tails: list[str], seeds: list[int], rules: SplitRules) -> list[str]:

@@ -73,13 +73,20 @@ def folder_fingerprint(path: str, category: str) -> str:
     return digest.hexdigest()
 
 
+def count_images(folder) -> int:
+    """Image files (any of the index's suffixes, any case) directly in ``folder``."""
+    import os
+
+    from .index import IMAGE_SUFFIXES
+
+    return sum(os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES for name in os.listdir(folder))
+
+
 def train_sizes(block: dict) -> dict[str, int] | None:
     """Training images per category where they are known before any job runs: a synthetic dataset's
     ``n_train``, or the image files in ``<path>/<category>/train/good`` of a folder in the MVTec layout.
     None where they are not (ELPV, VisA, a download, a category folder that does not exist yet)."""
     import os
-
-    from .index import IMAGE_SUFFIXES
 
     categories = dataset_categories(block)
     if block["kind"] == "synthetic":  # the validated config holds n_train (the schema's default when unset)
@@ -92,7 +99,7 @@ def train_sizes(block: dict) -> dict[str, int] | None:
         folder = os.path.join(os.path.expanduser(block["path"]), category, "train", "good")
         if not os.path.isdir(folder):
             return None
-        sizes[category] = sum(os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES for name in os.listdir(folder))
+        sizes[category] = count_images(folder)
     return sizes
 
 

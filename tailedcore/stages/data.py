@@ -13,7 +13,6 @@ from ..data import dataset_categories
 from ..data.coverage import COVERAGE_COLUMNS, coverage_messages, dataset_summary, defect_coverage, summary_markdown
 from ..data.images import Geometry
 from ..data.index import (
-    IMAGE_SUFFIXES,
     DatasetLayoutError,
     build_mvtec_index,
     build_visa_index,
@@ -70,15 +69,23 @@ def build_category_index(block: dict, marker: str | Path, category: str, output:
 def build_index(category_indexes: list[str], output: str | Path) -> pd.DataFrame:
     """The dataset index: every category's rows. Pixel labels must be all or nothing across categories."""
     index = pd.concat([read_index(path) for path in category_indexes], ignore_index=True)
-    with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
-    if with_masks.any() and not with_masks.all():
-        raise DatasetLayoutError(
-            f"categories {sorted(with_masks[with_masks].index)} have defect masks (ground_truth/) but "
-            f"{sorted(with_masks[~with_masks].index)} do not: pixel metrics need masks in every category. Add "
-            "the missing ground_truth/ folders, or set the dataset's `masks: false` (image labels only)"
-        )
+    problems = mixed_pixel_labels(index)
+    if problems:
+        raise DatasetLayoutError(problems[0])
     atomic_csv(index, output)
     return index
+
+
+def mixed_pixel_labels(index: pd.DataFrame) -> list[str]:
+    """The problem (at most one) of pixel labels that are not all or nothing across categories."""
+    with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
+    if not with_masks.any() or with_masks.all():
+        return []
+    return [
+        f"categories {sorted(with_masks[with_masks].index)} have defect masks (ground_truth/) but "
+        f"{sorted(with_masks[~with_masks].index)} do not: pixel metrics need masks in every category. Add "
+        "the missing ground_truth/ folders, or set the dataset's `masks: false` (image labels only)"
+    ]
 
 
 def has_pixel_labels(index: pd.DataFrame) -> bool:
@@ -94,7 +101,8 @@ def check_dataset(
     draw, so that no split job fails for a reason visible here. Writes ``output`` when all is well; else
     writes the list beside it (``<output stem>_problems.md``, which a failed job keeps) and raises one error
     listing every problem."""
-    from ..splits import SplitRules, split_problems
+    from ..data import count_images
+    from ..splits import SplitRules, size_problems
 
     root = dataset_root(marker)
     problems, parts, sizes = [], [], {}
@@ -111,23 +119,14 @@ def check_dataset(
             problems += [f"{category}: {line.strip()}" for line in (lines[1:] or lines)]
             train = root / category / "train" / "good"
             if train.is_dir():  # the split check still sees this class's size
-                sizes[category] = sum(1 for p in train.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                sizes[category] = count_images(train)
     if parts:
         index = pd.concat(parts, ignore_index=True)
-        with_masks = index.groupby("category").apply(has_pixel_labels, include_groups=False)
-        if with_masks.any() and not with_masks.all():
-            problems.append(
-                f"categories {sorted(with_masks[with_masks].index)} have defect masks but "
-                f"{sorted(with_masks[~with_masks].index)} do not: add the missing ground_truth/ folders, or set "
-                "the dataset's `masks: false`"
-            )
+        problems += mixed_pixel_labels(index)
     checked = f"{len(parts)} of {len(categories)} categories indexed"
     generated = splits.get("source") == "generated" or block["kind"] not in ("mvtec", "visa")
     if generated and len(sizes) == len(categories):  # the draws need every class's size
-        rows = [(f"{c}/train/good/{i}", c, "train", "good") for c, n in sizes.items() for i in range(n)]
-        rules = SplitRules(noise_ratio=block.get("noise_ratio", 0.1), **splits.get("rules", {}))
-        train_only = pd.DataFrame(rows, columns=["image_id", "category", "split", "label"])
-        problems += split_problems(train_only, splits["tails"], splits["seeds"], rules)
+        problems += size_problems(sizes, splits["tails"], splits["seeds"], SplitRules.for_dataset(block, splits))
     elif generated:
         checked += "; the splits are checked once every category has its train/good/ folder"
     listing = Path(output).with_name(Path(output).stem + "_problems.md")
@@ -156,7 +155,7 @@ def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, c
     from ..logs import to_terminal
     from ..splits import SplitRules, generate_split
 
-    rules = SplitRules(noise_ratio=block.get("noise_ratio", 0.1), **splits.get("rules", {}))
+    rules = SplitRules.for_dataset(block, splits)
     rows = []
     for tail in splits["tails"]:
         for seed in splits["seeds"]:
