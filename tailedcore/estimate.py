@@ -25,14 +25,15 @@ import numpy as np
 import pandas as pd
 
 from .data.images import Geometry
+from .io import cache_folder
 
 log = logging.getLogger(__name__)
 GREEDY_EXPONENT = 1.5  # seconds of a 10 % coreset grow like P^1.5 (bench: 200k -> 1M points, real features)
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 
 
 def _cache_file() -> Path:
-    return Path(os.environ.get("TAILEDCORE_CACHE") or Path.home() / ".cache" / "tailedcore") / "cost_model.json"
+    return cache_folder() / "cost_model.json"
 
 
 def _machine_key(device: str, threads: int, backbone: str, shape) -> str:
@@ -60,6 +61,7 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     points = (rng.normal(size=(40_000, 16)) @ rng.normal(size=(16, 128)) + rng.normal(size=(40_000, 128))).astype(
         np.float32
     )
+    greedy_kcenter(points[:2_000], 200, 0, device=device)  # warm-up: the kernel's compile or cache load
     started = time.perf_counter()
     greedy_kcenter(points, 4_000, 0, device=device)
     greedy_a = (time.perf_counter() - started) / len(points) ** GREEDY_EXPONENT
@@ -155,12 +157,13 @@ def fit_seconds(method: str, options: dict, *, n_train: int, n_tail: int, n_test
 
 
 def plan_seconds(
-    *, sizes: pd.DataFrame, counts: tuple[int, int, int], features: dict, methods: dict, model_seeds: int, rates_: dict
+    *, sizes: pd.DataFrame, counts: tuple[int, int, int], features: dict, methods: dict, rates_: dict
 ) -> dict:
     """Seconds of the planned work of one dataset. ``sizes``: one row per split (tail, seed) with its training
     images ``n_train`` and tail-class training images ``n_tail``; ``counts``: (all images, test images,
-    categories: one feature job each)."""
+    categories: one feature job each); every fit runs once per model seed of ``methods``."""
     images, test_images, categories = counts
+    model_seeds = len(methods.get("seeds", [0]))
     height, width = Geometry.from_features(features).shape
     grid = int(np.ceil(height / 8) * np.ceil(width / 8))
     per_method = {}
@@ -198,9 +201,11 @@ def estimate_text(
     """The estimate and the settings that would cut it most, as lines for the terminal and check.md."""
     features, methods = config["features"], config["methods"]
     model_seeds = len(methods.get("seeds", [0]))
-    base = plan_seconds(
-        sizes=sizes, counts=counts, features=features, methods=methods, model_seeds=model_seeds, rates_=rates_
-    )
+
+    def plan(sizes_=sizes, features_=features, methods_=methods) -> dict:
+        return plan_seconds(sizes=sizes_, counts=counts, features=features_, methods=methods_, rates_=rates_)
+
+    base = plan()
     fits = len(sizes) * model_seeds * len(methods["run"])
     lines = [
         f"Estimated time of {dataset} on this machine ({config['methods'].get('device', 'cpu')}, "
@@ -209,37 +214,21 @@ def estimate_text(
         + ", ".join(f"{m} {_minutes(s)}" for m, s in base["fits"].items())
         + "), before dividing by the jobs that run at once."
     ]
-    levers = {}
-    halved = {
-        **methods,
-        **{
-            m: {**(methods.get(m) or {}), "coreset_ratio": (methods.get(m) or {}).get("coreset_ratio", 0.1) / 2}
-            for m in methods["run"]
-        },
-    }
-    levers["coreset_ratio halved"] = plan_seconds(
-        sizes=sizes, counts=counts, features=features, methods=halved, model_seeds=model_seeds, rates_=rates_
-    )["total"]
+    halved = {m: {**(methods.get(m) or {})} for m in methods["run"]}
+    for options in halved.values():
+        options["coreset_ratio"] = options.get("coreset_ratio", 0.1) / 2
+    levers = {"coreset_ratio halved": plan(methods_={**methods, **halved})["total"]}
     shape = Geometry.from_features(features).shape
     smaller = {**features, "size": [int(shape[0] * 0.75), int(shape[1] * 0.75)], "geometry": "resize"}
     if features.get("geometry") == "crop":
         smaller = {**features, "crop": int(features["crop"] * 0.75), "resize": int(features["resize"] * 0.75)}
-    levers["images 3/4 the size per side"] = plan_seconds(
-        sizes=sizes, counts=counts, features=smaller, methods=methods, model_seeds=model_seeds, rates_=rates_
-    )["total"]
+    levers["images 3/4 the size per side"] = plan(features_=smaller)["total"]
     seeds = sorted(sizes["seed"].unique())
     if len(seeds) > 1:
         fewer = sizes[sizes["seed"].isin(seeds[: len(seeds) // 2])]
-        levers[f"{len(seeds) // 2} split seed(s) instead of {len(seeds)}"] = plan_seconds(
-            sizes=fewer,
-            counts=counts,
-            features=features,
-            methods=methods,
-            model_seeds=model_seeds,
-            rates_=rates_,
-        )["total"]
+        levers[f"{len(seeds) // 2} split seed(s) instead of {len(seeds)}"] = plan(sizes_=fewer)["total"]
     if model_seeds > 1:
-        levers[f"1 model seed instead of {model_seeds}"] = base["features"] + sum(base["fits"].values()) / model_seeds
+        levers[f"1 model seed instead of {model_seeds}"] = plan(methods_={**methods, "seeds": [0]})["total"]
     best = sorted(levers.items(), key=lambda item: item[1])[:3]
     lines.append("What would cut it most: " + "; ".join(f"{name}: about {_minutes(s)}" for name, s in best) + ".")
     return "\n".join(lines)

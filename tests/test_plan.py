@@ -163,12 +163,7 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     config["features"].update(geometry="crop", resize=224, crop=224, target_dim=256)
     config["methods"].update(run=["patchcore"], seeds=[0, 1])
     seconds = plan_seconds(
-        sizes=sizes,
-        counts=(400, 50, 4),
-        features=config["features"],
-        methods=config["methods"],
-        model_seeds=2,
-        rates_=rates,
+        sizes=sizes, counts=(400, 50, 4), features=config["features"], methods=config["methods"], rates_=rates
     )
     assert seconds["features"] == pytest.approx(40.0)  # no job_seconds in these rates
     assert seconds["fits"]["patchcore"] == pytest.approx(4 * (greedy + knn))
