@@ -1,6 +1,6 @@
 """Speed and memory of every heavy stage, each as a RATIO against a reference measured in the same run.
 
-    python bench/run.py                       # all sections, CPU, sizes of the issue (about 6 minutes on 2 cores)
+    python bench/run.py                       # all sections, CPU (about 25 minutes on 2 cores, 21 GB scratch disk)
     python bench/run.py --sections greedy,knn # some sections
     python bench/run.py --device cuda --scale 4   # larger sizes on the GPU (bench/gpu_check.sh)
 
@@ -37,27 +37,38 @@ SECTIONS = {
     "lof": ("lof", ["patches"]),
     "tail": ("tail", []),
     "memory": ("memory", ["work"]),
+    "pixels": ("pixels", ["work"]),
     "estimate": ("estimate", []),
 }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,memory")
+    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,pixels,memory")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scale", type=int, default=1, help="multiply the problem sizes (GPU runs)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--greedy-sizes", default="200000,1000000", help="points of each greedy run (M = P / 10)")
-    parser.add_argument("--memory-sizes", default="375000,750000,1500000")
+    parser.add_argument(
+        "--memory-sizes", default="750000,3370000", help="training patches of each memory run (3.37 M: VisA step)"
+    )
+    parser.add_argument("--memory-ratio", type=float, default=0.1, help="coreset ratio of the memory runs")
     parser.add_argument("--out", default=str(ROOT / "results" / "bench"))
+    parser.add_argument("--pixel-count", type=int, default=500_000_000, help="native pixels of the pixels section")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--pixels-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pixels_child:
+        from sections.pixels import pixels_child
+
+        pixels_child(args.pixels_child, args.threads, Path(args.workdir))
+        return
     if args.memory_child:
         from sections.memory import memory_child
 
-        memory_child(args.memory_child, args.threads, Path(args.workdir))
+        memory_child(args.memory_child, args.threads, Path(args.workdir), args.memory_ratio)
         return
     set_threads(args.threads)
     sections = args.sections.split(",")

@@ -187,6 +187,7 @@ rule dataset_summary:
         CONDA_ENV
     params:
         geometry=geometry_params(),
+        resolution=config["evaluation"].get("resolution", "model"),
         version=VERSION,
     script:
         f"{SCRIPTS}/dataset_summary.py"

@@ -9,6 +9,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from .data.images import Geometry, load_mask
+from .pixels import bilinear_matrix, native_pixel_metrics
 
 METRIC_COLUMNS = [
     "dataset",
@@ -25,6 +26,7 @@ METRIC_COLUMNS = [
     "test_protocol",
     "n_masks_emptied",
     "empty_masks",
+    "pixel_resolution",
 ]
 
 
@@ -40,25 +42,13 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.asarray(scores, dtype=np.float64).ravel()))
 
 
-def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """(size_out, size_in) weights of bilinear resizing with align_corners=False (PyTorch's rule)."""
-    source = np.maximum((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0.0)
-    low = np.minimum(np.floor(source).astype(int), size_in - 1)
-    high = np.minimum(low + 1, size_in - 1)
-    frac = source - low
-    weights = np.zeros((size_out, size_in))
-    np.add.at(weights, (np.arange(size_out), low), 1.0 - frac)
-    np.add.at(weights, (np.arange(size_out), high), frac)
-    return weights
-
-
 def anomaly_maps(patch_scores: np.ndarray, size, sigma: float) -> np.ndarray:
     """(n, h, w) patch scores -> (n, height, width) maps (``size``: an int for a square or (height, width)):
     bilinear upsampling (align_corners=False), then a Gaussian filter of ``sigma`` pixels (scipy defaults:
     truncate 4, mode 'reflect')."""
     height, width = (size, size) if np.isscalar(size) else size
     grid = np.asarray(patch_scores, dtype=np.float64)
-    rows, cols = _bilinear_matrix(grid.shape[1], height), _bilinear_matrix(grid.shape[2], width)
+    rows, cols = bilinear_matrix(grid.shape[1], height), bilinear_matrix(grid.shape[2], width)
     upsampled = (rows @ grid @ cols.T).astype(np.float32)
     if sigma > 0:
         return np.stack([gaussian_filter(m, sigma=sigma) for m in upsampled])
@@ -75,6 +65,7 @@ class EvaluationSpec:
     empty_masks: str = "keep"  # keep = the original protocol; drop = leave such images out of every metric
     pixel: bool = True  # False for datasets with image labels only
     extra: bool = False
+    resolution: str = "model"  # model = on the geometry's grid (the paper's); native = each mask's own pixels
 
     @classmethod
     def from_config(cls, features: dict, evaluation: dict, pixel: bool = True) -> EvaluationSpec:
@@ -85,12 +76,14 @@ class EvaluationSpec:
             empty_masks=evaluation.get("empty_masks", "keep"),
             pixel=pixel,
             extra=evaluation.get("extra_metrics", False),
+            resolution=evaluation.get("resolution", "model"),
         )
 
 
 def category_truth(*, labels: list[str], mask_paths: list[str], spec: EvaluationSpec) -> np.ndarray | None:
-    """The ground truth of a category's test images on the geometry's grid (None without pixel labels)."""
-    if not spec.pixel:
+    """The ground truth of a category's test images on the geometry's grid (None without pixel labels, or at
+    native resolution)."""
+    if not spec.pixel or spec.resolution == "native":  # native: each mask is read at its own size, per method
         return None
     truth = np.zeros((len(labels), *spec.geometry.shape), dtype=bool)
     for i, (label, mask_path) in enumerate(zip(labels, mask_paths, strict=True)):
@@ -119,6 +112,16 @@ def evaluate_category(
     it out of every metric. Returns (metrics, number of such images).
     """
     is_anomalous = np.array([label != "good" for label in labels])
+    if spec.pixel and spec.resolution == "native":
+        result = {"image_auroc": auroc(is_anomalous, image_scores)}
+        if spec.extra:
+            result["extra_image_f1_max"] = f1_max(is_anomalous, image_scores)
+        maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
+        pixels = native_pixel_metrics(labels, mask_paths, sizes, maps, geometry=spec.geometry, extra=spec.extra)
+        result["pixel_auroc"] = pixels["auroc"]
+        if spec.extra:
+            result["extra_pixel_ap"], result["extra_pixel_aupro_fpr30"] = pixels["ap"], pixels["aupro"]
+        return result, 0  # no mask is emptied at native resolution
     keep = np.ones(len(labels), dtype=bool)
     emptied = 0
     if spec.pixel:
@@ -201,6 +204,7 @@ def evaluate_run(
                         "test_protocol": protocol,
                         "n_masks_emptied": emptied,
                         "empty_masks": spec.empty_masks,
+                        "pixel_resolution": spec.resolution if spec.pixel else "",
                     }
                 )
     return pd.DataFrame(rows, columns=METRIC_COLUMNS)

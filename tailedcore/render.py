@@ -121,7 +121,9 @@ def to_markdown_text(texts: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def metric_texts(part: pd.DataFrame, *, dataset: str, metric: str, tails, methods, compare_with, marks, note: str):
+def metric_texts(
+    part: pd.DataFrame, *, dataset: str, metric: str, tails, methods, compare_with, marks, note: str, resolution=""
+):
     """The texts of one metric's table from its rows of the seed summary: ``{suffix: text}`` for ``.tex``
     (mean ± std over split seeds), ``_ci.tex`` (95 % intervals) and ``.md`` (means, intervals, significant
     leads, both spreads and ``note``)."""
@@ -138,6 +140,7 @@ def metric_texts(part: pd.DataFrame, *, dataset: str, metric: str, tails, method
     caption = (
         f"{title} (\\%) on {dataset.replace('_', ' ')}, mean $\\pm$ std over {n_seeds} split seeds"
         f"{shaped}; $C_t$: tail classes, $C_h$: head classes."
+        + (" Pixels at each mask's native resolution." if resolution == "native" else "")
     )
     spreads = (
         wide_table(part, tails, methods, values="std_split").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
@@ -209,3 +212,25 @@ def emptied_note(metrics: pd.DataFrame) -> str:
     )
     listed = ", ".join(f"{category} {count}" for category, count in counts.items())
     return f"\nDefect images whose mask lost every defect pixel under the geometry, {handling}: {listed}.\n"
+
+
+def resolution_of(metrics: pd.DataFrame) -> str:
+    """Where a run set's pixel metrics were computed: 'model', 'native', 'mixed' or '' (no pixel labels)."""
+    if "pixel_resolution" not in metrics:
+        return ""
+    modes = set(metrics["pixel_resolution"].dropna().astype(str)) - {""}
+    return modes.pop() if len(modes) == 1 else ("mixed" if modes else "")
+
+
+RESOLUTION_NOTES = {
+    "native": "Pixel metrics at native resolution (evaluation.resolution: native): each anomaly map taken back "
+    "through the inverse geometry onto its mask's own pixels; no mask is emptied.",
+    "model": "Pixel metrics on the model's grid (evaluation.resolution: model, the paper's protocol).",
+    "mixed": "Pixel metrics of these runs come from different evaluation.resolution settings: rerun the evaluation.",
+}
+
+
+def resolution_note(metrics: pd.DataFrame) -> str:
+    """A line saying where the pixel metrics were computed (evaluation.resolution)."""
+    mode = resolution_of(metrics)
+    return f"\n{RESOLUTION_NOTES[mode]}\n" if mode else ""

@@ -35,13 +35,16 @@ def write_scores(
         np.savez(handle, image_ids=np.array(image_ids), image_scores=image_scores, patch_scores=patch_scores)
 
 
-def feature_set(store, rows: pd.DataFrame, patches: bool = True):
+def feature_set(store, rows: pd.DataFrame, patches: bool = True, lazy: bool = False):
     """The FeatureSet of manifest ``rows``; without ``patches`` only the global embeddings are read and
-    ``patches`` is an empty (n, h, w, 0) array that still gives the patch grid."""
+    ``patches`` is an empty (n, h, w, 0) array that still gives the patch grid. ``lazy``: ``patches`` is a
+    :class:`tailedcore.features.rows.PatchRows` read on demand (a fit's training pool) instead of an array."""
     from .methods.base import FeatureSet
 
     ids, categories = rows["image_id"].tolist(), rows["category"].tolist()
-    if patches:
+    if patches and lazy:
+        patch_features = store.patch_rows(ids, categories)
+    elif patches:
         patch_features = store.patch_features(ids, categories)
     else:
         grid = next(iter(store.patches.values())).shape[1:3]

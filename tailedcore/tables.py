@@ -89,7 +89,7 @@ def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
     if "model_seed" not in metrics:
         metrics = metrics.assign(model_seed=0)
     keys = ["dataset", "metric", "method", "tail", "seed", "model_seed", "category", "class_role"]
-    extra = [c for c in ("n_test", "n_masks_emptied") if c in metrics]
+    extra = [c for c in ("n_test", "n_masks_emptied", "pixel_resolution") if c in metrics]
     table = metrics[keys + ["value"] + extra].sort_values(keys).reset_index(drop=True)
     table["value"] = 100.0 * table["value"]
     return table.rename(columns={"value": "value_percent"})  # metrics/*.csv hold fractions

@@ -101,8 +101,10 @@ def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, meth
     emptied = per_class.groupby("category")["n_masks_emptied"].max()
     if features["geometry"] == "crop":  # the strips' border defects are cut away, and the run says so
         assert emptied["strip"] >= 1
-        assert "lose every defect pixel under crop 32" in summary and "consider features.geometry: pad" in summary
+        assert "lose every defect pixel under crop 32" in summary and "features.geometry: pad" in summary
+        assert "consider evaluation.resolution: native" in summary
         assert "lost every defect pixel" in (tables / "real_image_auroc.md").read_text()
+        assert "on the model's grid" in (tables / "real_pixel_auroc.md").read_text()
     else:
         assert emptied["strip"] == 1  # only the all-zero mask
     for figure in ("per_class_step_k1.png", "anomaly_maps_step_k1.png"):
@@ -119,6 +121,21 @@ def test_folder_of_real_images_runs_under_each_geometry(tmp_path, features, meth
         jobs = planned(dry)
         assert jobs.get("index_category") == 1 and jobs.get("features") == 1, dry.stdout[-3000:]
         assert jobs.get("coverage") == 1
+        # the same fits evaluated at each mask's own resolution: only evaluation and tables rerun, and the
+        # defects the crop cut away count again (as missed where the model never saw them)
+        native = folder_config(data, features, methods)
+        native["evaluation"]["resolution"] = "native"
+        (data / "photo" / "train" / "good" / "added.png").unlink()  # the folder as it was run
+        jobs = planned(snakemake(work, native, "-n"))
+        assert jobs.get("evaluate") == 1 and "fit_score" not in jobs and "features" not in jobs, jobs
+        result = snakemake(work, native)
+        assert result.returncode == 0, result.stderr[-4000:]
+        per_class = pd.read_csv(tables / "real_per_class.csv")
+        assert (per_class["n_masks_emptied"] == 0).all() and set(per_class["pixel_resolution"]) == {"native"}
+        assert pd.read_csv(tables / "real_pixel_auroc.csv", index_col=0)["step_k1_all"].notna().all()
+        assert "Pixel metrics at native resolution" in (tables / "real_pixel_auroc.md").read_text()
+        assert "lost every defect pixel" not in (tables / "real_image_auroc.md").read_text()
+        assert "where no mask loses a pixel" in (work / "results" / "real" / "summary.md").read_text()
 
 
 @pytest.mark.slow

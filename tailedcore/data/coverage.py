@@ -60,18 +60,30 @@ def defect_coverage(index: pd.DataFrame, geometry: Geometry, gt_rule: str) -> pd
     return pd.DataFrame(records, columns=COVERAGE_COLUMNS)
 
 
-def coverage_messages(coverage: pd.DataFrame, geometry: Geometry) -> list[str]:
-    """One line per category: how many defect masks lose every defect pixel, and which masks are all zero."""
+def coverage_messages(coverage: pd.DataFrame, geometry: Geometry, resolution: str = "model") -> list[str]:
+    """One line per category: how many defect masks lose every defect pixel, and which masks are all zero.
+    ``resolution``: where pixel metrics are computed (evaluation.resolution); at ``native`` no mask is lost."""
     lines = []
     for category, part in coverage.groupby("category", sort=True):
         lost = part[part["emptied"] & ~part["source_empty"]]
         text = (
             f"{category}: {len(lost)} of {len(part)} defect masks lose every defect pixel under {geometry.describe()}"
         )
-        if len(lost) and geometry.mode != "pad":
-            text += " — consider features.geometry: pad (the whole image, aspect kept)"
+        if resolution == "native":
+            text += (
+                " on the model's grid; pixel metrics are computed at each mask's own resolution "
+                "(evaluation.resolution: native), where no mask loses a pixel"
+            )
+        elif len(lost) and geometry.mode != "pad":
+            text += (
+                " — consider evaluation.resolution: native (pixel metrics on each mask's own pixels), or "
+                "features.geometry: pad (the whole image, aspect kept)"
+            )
         elif len(lost):
-            text += " — the defects are too thin for this size: consider a larger features.size"
+            text += (
+                " — consider evaluation.resolution: native (pixel metrics on each mask's own pixels), or a "
+                "larger features.size: the defects are too thin for this one"
+            )
         lines.append(text)
         empty = part[part["source_empty"]]
         if len(empty):

@@ -110,6 +110,11 @@ class Geometry:
             return f"crop {self.crop} (shorter side {self.resize})"
         return f"{self.mode} {self.size[0]}x{self.size[1]}"
 
+    def layout(self, width: int, height: int):
+        """(resized (w, h), box (left, top, right, bottom)): the box of the resized image kept (crop), or where
+        it is pasted (pad), in output pixels; for resize the whole grid."""
+        return self._layout(width, height)
+
     def _layout(self, width: int, height: int):
         """(resized (w, h), the box of the resized image kept (crop), or pasted (pad), in output pixels)."""
         out_h, out_w = self.shape

@@ -26,6 +26,7 @@ from ..io import DamagedFileError, load_array, rebuild_hint
 from ..logs import ProgressLog
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
+from .rows import CachedArray, PatchRows
 
 log = logging.getLogger(__name__)
 
@@ -169,16 +170,18 @@ def extract_category(
 
 
 class FeatureStore:
-    """Read access to the cached features of a dataset, by image id (patches memory-mapped)."""
+    """Read access to the cached features of a dataset, by image id. Patches are read on demand through
+    short-lived maps (:mod:`tailedcore.features.rows`): a job holds only the patches it asked for."""
 
     def __init__(self, folder: str | Path, categories: list[str]):
         self.patches, self.global_embeddings, self.rows = {}, {}, {}
+        self.categories = list(categories)
         for category in categories:
             paths = cache_paths(folder, category)
-            patches = load_array(paths["patches"], "patch feature cache", mmap=True)
+            patches = CachedArray(paths["patches"], "patch feature cache")
             embeddings = load_array(paths["global"], "global embedding cache")
             ids = read_ids(paths["ids"])
-            if patches.ndim != 4 or not (len(ids) == len(patches) == len(embeddings)):
+            if len(patches.shape) != 4 or not (len(ids) == len(patches) == len(embeddings)):
                 raise DamagedFileError(
                     f"the feature cache of {category} in {folder} does not fit together: {len(ids)} ids in "
                     f"{paths['ids']}, patches {patches.shape} in {paths['patches']}, global {embeddings.shape}; "
@@ -187,28 +190,32 @@ class FeatureStore:
             self.patches[category], self.global_embeddings[category] = patches, embeddings
             self.rows[category] = {image_id: row for row, image_id in enumerate(ids)}
 
-    def _gather(self, arrays: dict, image_ids: list[str], categories: list[str]) -> np.ndarray:
-        parts, order = [], []
-        frame = pd.DataFrame({"image_id": image_ids, "category": categories, "pos": range(len(image_ids))})
-        for category, part in frame.groupby("category", sort=False):
-            try:
-                rows = [self.rows[category][i] for i in part["image_id"]]
-            except KeyError as err:
-                raise KeyError(
-                    f"image {err.args[0]} has no cached features; the feature cache is stale: rerun the features rule"
-                ) from err
-            sort = np.argsort(rows)  # monotone reads from the memory map
-            parts.append(np.asarray(arrays[category][np.asarray(rows)[sort]]))  # the cache's dtype (float16)
-            order.append(part["pos"].to_numpy()[sort])
-        stacked, positions = np.concatenate(parts), np.concatenate(order)
-        out = np.empty_like(stacked)
-        out[positions] = stacked
-        return out
+    def _locate(self, image_ids: list[str], categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(category number, row in that category's cache) of every image."""
+        number = {category: i for i, category in enumerate(self.categories)}
+        try:
+            which = np.array([number[c] for c in categories], dtype=np.int64)
+            rows = np.array([self.rows[c][i] for i, c in zip(image_ids, categories)], dtype=np.int64)
+        except KeyError as err:
+            raise KeyError(
+                f"image {err.args[0]} has no cached features; the feature cache is stale: rerun the features rule"
+            ) from err
+        return which, rows
+
+    def patch_rows(self, image_ids: list[str], categories: list[str]) -> PatchRows:
+        """(n, h, w, d) patches in the order of ``image_ids``, read on demand (a fit's training pool)."""
+        which, rows = self._locate(image_ids, categories)
+        return PatchRows([self.patches[c] for c in self.categories], which, rows)
 
     def patch_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:
         """(n, h, w, d) in the cache's dtype (float16: half the memory; methods compute in float32 chunks),
         in the order of ``image_ids``."""
-        return self._gather(self.patches, image_ids, categories)
+        return self.patch_rows(image_ids, categories).read()
 
     def global_features(self, image_ids: list[str], categories: list[str]) -> np.ndarray:
-        return self._gather(self.global_embeddings, image_ids, categories)
+        which, rows = self._locate(image_ids, categories)
+        out = np.empty((len(rows), next(iter(self.global_embeddings.values())).shape[1]), dtype=np.float32)
+        for number, category in enumerate(self.categories):
+            hits = np.flatnonzero(which == number)
+            out[hits] = self.global_embeddings[category][rows[hits]]
+        return out

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..features.rows import read_positions
 from .base import FeatureSet, Scores, register
 
 
@@ -36,16 +37,20 @@ class PaDiM:
             raise ValueError("PaDiM needs at least two training images")
         keep = min(self.config.num_channels, dim)
         self.channels = torch.sort(torch.randperm(dim, generator=self.generator)[:keep]).values.numpy()
-        features = torch.from_numpy(train.patches[..., self.channels].reshape(num, height * width, keep))
-        self.mean = features.mean(dim=0, dtype=torch.float64)  # (hw, c)
+        self.mean = torch.empty(height * width, keep, dtype=torch.float64)  # (hw, c)
         self.precision = torch.empty(height * width, keep, keep, dtype=torch.float32)
         identity = torch.eye(keep, dtype=torch.float64)
-        for start in range(0, height * width, 64):  # bounded memory: 64 positions at a time
-            centred = features[:, start : start + 64].to(torch.float64) - self.mean[start : start + 64]
+        for start in range(0, height * width, 64):  # bounded memory: 64 positions of every image at a time
+            stop = min(start + 64, height * width)
+            features = torch.from_numpy(
+                np.ascontiguousarray(read_positions(train.patches, start, stop)[..., self.channels])
+            )
+            self.mean[start:stop] = features.mean(dim=0, dtype=torch.float64)
+            centred = features.to(torch.float64) - self.mean[start:stop]
             covariance = (
                 torch.einsum("npc,npd->pcd", centred, centred) / (num - 1) + self.config.covariance_eps * identity
             )
-            self.precision[start : start + 64] = torch.linalg.inv(covariance).to(torch.float32)
+            self.precision[start:stop] = torch.linalg.inv(covariance).to(torch.float32)
         return {
             "train_patches": int(num * height * width),
             "channels": int(keep),

@@ -46,18 +46,15 @@ class TailedCore:
         flat = train.patches.reshape(-1, dim)
         # RNG order as the original: LOF projection, head projection + start, tail projection + start
         rows, _, report = denoise(train.patches, cfg, self.generator)
-        clean = take_rows(
-            flat,
-            rows[
-                np.sort(
-                    greedy_coreset(
-                        flat, cfg.coreset_ratio, cfg.projection_dim, self.generator, rows=rows, progress="clean coreset"
-                    )
+        clean = rows[
+            np.sort(
+                greedy_coreset(
+                    flat, cfg.coreset_ratio, cfg.projection_dim, self.generator, rows=rows, progress="clean coreset"
                 )
-            ],
-        )
+            )
+        ]
         tail_rows: list[int] = []
-        banks = []
+        banks = []  # (features, chosen rows), tail first; copied once into the memory bank
         if cfg.tail_mode != "none":
             estimate = estimate_tail(
                 train.global_embeddings,
@@ -76,7 +73,7 @@ class TailedCore:
                     tail_patches, cfg.coreset_ratio, cfg.projection_dim, self.generator, progress="tail coreset"
                 )
             )
-            banks.append(take_rows(tail_patches, chosen))
+            banks.append((tail_patches, chosen))
             report.update(
                 tail_size_list=estimate.size_list,
                 tail_elbow=estimate.elbow,
@@ -86,8 +83,12 @@ class TailedCore:
                 tail_memory_size=int(len(chosen)),
                 estimated_class_sizes=estimate.class_sizes.tolist(),
             )
-        banks.append(clean)
-        self.memory = np.ascontiguousarray(np.concatenate(banks))
+        banks.append((flat, clean))
+        self.memory = np.empty((sum(len(chosen) for _, chosen in banks), dim), dtype=np.float32)
+        start = 0
+        for features, chosen in banks:
+            take_rows(features, chosen, out=self.memory[start : start + len(chosen)])
+            start += len(chosen)
         report.update(
             train_patches=int(len(flat)),
             clean_memory_size=int(len(clean)),

@@ -28,23 +28,28 @@ log = logging.getLogger(__name__)
 
 
 def _as_parts(features) -> list[np.ndarray]:
+    """Parts as (rows, width): arrays, memory maps, or patch rows read on demand (``features.rows.FlatRows``)."""
     parts = list(features) if isinstance(features, (list, tuple)) else [features]
-    return [part.reshape(len(part), -1) for part in parts]
+    return [part if part.ndim == 2 else part.reshape(len(part), -1) for part in parts]
 
 
-def take_rows(features, rows: np.ndarray) -> np.ndarray:
-    """float32 copy of ``rows`` (indices into the concatenation of ``features``' parts), in the given order."""
+def take_rows(features, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """float32 copy of ``rows`` (indices into the concatenation of ``features``' parts), in the given order;
+    into ``out`` (len(rows), width) when given (a memory bank assembled in place)."""
     parts = _as_parts(features)
     offsets = np.cumsum([0] + [len(part) for part in parts])
     rows = np.asarray(rows, dtype=np.int64)
-    out = np.empty((len(rows), parts[0].shape[1]), dtype=np.float32)
+    if out is None:
+        out = np.empty((len(rows), parts[0].shape[1]), dtype=np.float32)
     which = np.searchsorted(offsets, rows, side="right") - 1
     for number, part in enumerate(parts):
         hits = np.flatnonzero(which == number)
         if len(hits):
             local = rows[hits] - offsets[number]
             order = np.argsort(local, kind="stable")  # monotone reads from memory maps
-            out[hits[order]] = part[local[order]]
+            for start in range(0, len(order), 65536):  # bounded intermediate copies (a bank at paper scale: GBs)
+                block = order[start : start + 65536]
+                out[hits[block]] = part[local[block]]
     return out
 
 

@@ -178,13 +178,16 @@ def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> p
     coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
     log = logging.getLogger("tailedcore")
     lost = bool((coverage["emptied"] | coverage["source_empty"]).any())
-    for line in coverage_messages(coverage, geometry):
-        (log.warning if lost else log.info)(line)
+    resolution = evaluation.get("resolution", "model")
+    for line in coverage_messages(coverage, geometry, resolution):
+        (log.warning if lost and resolution == "model" else log.info)(line)
     atomic_csv(coverage, output)
     return coverage
 
 
-def summarise_dataset(*, index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out):
+def summarise_dataset(
+    *, index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out, resolution: str = "model"
+):
     """The dataset summary (counts, sizes, aspect ratios, defect coverage) as CSV and Markdown."""
     geometry = Geometry.from_features(features)
     index = read_index(index_path)
@@ -192,7 +195,7 @@ def summarise_dataset(*, index_path, coverage_paths: list[str], features: dict, 
     coverage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COVERAGE_COLUMNS)
     coverage = coverage.astype({"emptied": bool, "source_empty": bool})
     summary = dataset_summary(index, coverage, geometry)
-    lines = coverage_messages(coverage, geometry)
+    lines = coverage_messages(coverage, geometry, resolution)
     if not has_pixel_labels(index):
         lines.append("image labels only (no masks): image AUROC and F1-max are computed, pixel metrics are not")
     atomic_csv(summary, csv_out)

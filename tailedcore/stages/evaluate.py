@@ -36,5 +36,5 @@ def evaluate(
 
 
 def read_metrics(metric_files: list[str]) -> pd.DataFrame:
-    required = [c for c in METRIC_COLUMNS if c not in ("n_masks_emptied", "empty_masks")]
+    required = [c for c in METRIC_COLUMNS if c not in ("n_masks_emptied", "empty_masks", "pixel_resolution")]
     return pd.concat([read_checked_csv(f, "metrics", required) for f in metric_files], ignore_index=True)

@@ -6,7 +6,10 @@ torch and the methods are imported inside the functions, so that importing this 
 from __future__ import annotations
 
 import platform
+import shutil
+import tempfile
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,22 +34,33 @@ def resolve_per_setting(value, dataset: str, tail: str):
     raise ValueError(f"no entry for {dataset}/{tail} in {value}; add a 'default' key")
 
 
-def _augmenter(image_paths: list[str], features: dict):
-    """Tail views computed with the backbone at fit time, for the flagged tail images only."""
+def _augmenter(image_paths: list[str], features: dict, scratch: Path):
+    """Tail views computed with the backbone at fit time, for the flagged tail images only. They are written to
+    a raw file in ``scratch`` batch by batch and read back on demand (``PatchRows``): at paper scale the views
+    of the tail images alone hold gigabytes (47 views per image with rot15flip)."""
     from ..features.augment import tail_views
     from ..features.cache import FeatureExtractor
+    from ..features.rows import CachedArray, PatchRows
 
     extractor = None
 
-    def augment(rows: list[int], kind: str) -> np.ndarray:
+    def augment(rows: list[int], kind: str) -> PatchRows:
         nonlocal extractor
         config = feature_config(features)
         extractor = extractor or FeatureExtractor(config)
-        views = [view for row in rows for view in tail_views(image_paths[row], config.geo, kind, extractor.fill)]
-        parts = [
-            extractor(np.stack(views[i : i + config.batch_size]))[0] for i in range(0, len(views), config.batch_size)
-        ]
-        return np.concatenate(parts).astype(config.dtype)  # the cache's precision, like the stored views
+        path = scratch / f"views-{kind}-{len(list(scratch.glob('views-*')))}.raw"
+        grid, count, pending = None, 0, []
+        with open(path, "wb") as handle:
+            for number, row in enumerate(rows):
+                pending += tail_views(image_paths[row], config.geo, kind, extractor.fill)
+                while len(pending) >= config.batch_size or (number == len(rows) - 1 and pending):
+                    batch, pending = pending[: config.batch_size], pending[config.batch_size :]
+                    patches = extractor(np.stack(batch))[0].astype(config.dtype)  # the cache's precision
+                    handle.write(np.ascontiguousarray(patches).tobytes())
+                    grid, count = patches.shape[1:], count + len(patches)
+        if grid is None:  # no views (no rows): an empty set on the cache's grid
+            grid = extractor(np.zeros((1, *config.geo.shape, 3), np.uint8))[0].shape[1:]
+        return PatchRows.of(CachedArray.raw(path, (count, *grid), config.dtype))
 
     return augment
 
@@ -115,10 +129,14 @@ def run_method(
     geometry = Geometry.from_features(features)
     store = FeatureStore(feature_folder, categories)
     train_rows = manifest[manifest["subset"] == "train"]
-    train = feature_set(store, train_rows)
-    train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features)
-    report = model.fit(train)
-    del train
+    train = feature_set(store, train_rows, lazy=True)  # patches read on demand: memory bounded by what a fit keeps
+    prefix = f".{method}-views-"  # tail views spilled during the fit, removed after it
+    for stale in Path(scores_path).parent.glob(f"{prefix}*"):  # left by a killed job of this method and folder
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=Path(scores_path).parent) as scratch:
+        train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features, Path(scratch))
+        report = model.fit(train)
+        del train
     if "predicted_tail_images" in report:
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]

@@ -14,7 +14,7 @@ from ..data.images import Geometry
 from ..data.index import read_index
 from ..io import atomic_csv, atomic_text, load_npz, read_checked_csv
 from ..paper import COMPARISON_COLUMNS, compare_with_paper
-from ..render import METRIC_TITLES, emptied_note, metric_texts, significance_markdown
+from ..render import METRIC_TITLES, emptied_note, metric_texts, resolution_note, resolution_of, significance_markdown
 from ..scores import SCORE_KEYS
 from ..splits import read_manifest
 from ..tables import group_means, per_class_table, seed_summary, significant_leads, wide_table
@@ -64,7 +64,8 @@ def make_tables(
             methods=methods,
             compare_with=compare_with,
             marks=marks.get(metric),
-            note=emptied_note(metrics),
+            note=emptied_note(metrics) + (resolution_note(metrics) if "pixel" in metric else ""),
+            resolution=resolution_of(metrics) if "pixel" in metric else "",
         )
         for suffix, text in texts.items():
             atomic_text(f"{stem}{suffix}", text)

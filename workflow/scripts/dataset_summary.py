@@ -12,6 +12,7 @@ summary, lines = summarise_dataset(
     dataset=sm.wildcards.dataset,
     csv_out=sm.output.csv,
     md_out=sm.output.md,
+    resolution=sm.params.resolution,
 )
 log.info("\n%s", summary.to_string(index=False))
 for line in lines:
