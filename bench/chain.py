@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tailedcore.data.synthetic import DEFECTS, SyntheticSpec, render  # noqa: E402
+from tailedcore.data.synthetic import DEFECTS, SyntheticSpec, render, save_png  # noqa: E402
 
 # category -> (training images, rendered side, (height, width) kept: a centre crop of the rendering)
 CLASSES = {
@@ -46,11 +45,6 @@ def _crop(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return array[top : top + shape[0], left : left + shape[1]]
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, compress_level=1)
-
-
 def generate(root: Path) -> dict:
     """Write the dataset once (a marker file records it); returns its counts."""
     marker = root / "chain.json"
@@ -60,11 +54,11 @@ def generate(root: Path) -> dict:
     for category, (train, side, shape) in CLASSES.items():
         spec = SyntheticSpec(seed=7, image_size=side, categories=(category,))
         for i in range(train):
-            _save(
+            save_png(
                 root / category / "train" / "good" / f"{i:04d}.png", _crop(render(category, spec, "train", i)[0], shape)
             )
         for i in range(TEST_GOOD):
-            _save(
+            save_png(
                 root / category / "test" / "good" / f"{i:04d}.png",
                 _crop(render(category, spec, "test_good", i)[0], shape),
             )
@@ -77,8 +71,8 @@ def generate(root: Path) -> dict:
                 mask = _crop(mask, shape)
                 if not mask.any():  # the defect fell outside the crop: draw another
                     continue
-                _save(root / category / "test" / defect / f"{written:04d}.png", _crop(image, shape))
-                _save(
+                save_png(root / category / "test" / defect / f"{written:04d}.png", _crop(image, shape))
+                save_png(
                     root / category / "ground_truth" / defect / f"{written:04d}_mask.png", mask.astype(np.uint8) * 255
                 )
                 written += 1

@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tailedcore.data.synthetic import SyntheticSpec, render  # noqa: E402
+from tailedcore.data.synthetic import SyntheticSpec, render, save_png  # noqa: E402
 
 CATEGORIES = ("fabric", "wood", "mesh")
 WIDTH, HEIGHT = 1024, 128
@@ -73,22 +73,17 @@ def generate(root: Path) -> dict:
     for category, train in zip(CATEGORIES, TRAIN):
         folder = root / category
         for i in range(train):
-            _save(folder / "train" / "good" / f"{i:03d}.png", _strip(category, "train", i))
+            save_png(folder / "train" / "good" / f"{i:03d}.png", _strip(category, "train", i))
         for i in range(TEST_GOOD):
-            _save(folder / "test" / "good" / f"{i:03d}.png", _strip(category, "test_good", i))
+            save_png(folder / "test" / "good" / f"{i:03d}.png", _strip(category, "test_good", i))
         for t, kind in enumerate(("scratch", "stain")):
             for i in range(PER_TYPE):
                 image, region = _defect(_strip(category, "test_defect", 1000 * (t + 1) + i), kind, rng)
-                _save(folder / "test" / kind / f"{i:03d}.png", image)
-                _save(folder / "ground_truth" / kind / f"{i:03d}_mask.png", region.astype(np.uint8) * 255)
+                save_png(folder / "test" / kind / f"{i:03d}.png", image)
+                save_png(folder / "ground_truth" / kind / f"{i:03d}_mask.png", region.astype(np.uint8) * 255)
         counts[category] = {"train": train, "test_good": TEST_GOOD, "test_defect": 2 * PER_TYPE}
     marker.write_text(json.dumps(counts, indent=2))
     return counts
-
-
-def _save(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, compress_level=1)
 
 
 def main():

@@ -112,22 +112,14 @@ def evaluate_category(
     it out of every metric. Returns (metrics, number of such images).
     """
     is_anomalous = np.array([label != "good" for label in labels])
-    if spec.pixel and spec.resolution == "native":
-        result = {"image_auroc": auroc(is_anomalous, image_scores)}
-        if spec.extra:
-            result["extra_image_f1_max"] = f1_max(is_anomalous, image_scores)
-        maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
-        pixels = native_pixel_metrics(labels, mask_paths, sizes, maps, geometry=spec.geometry, extra=spec.extra)
-        result["pixel_auroc"] = pixels["auroc"]
-        if spec.extra:
-            result["extra_pixel_ap"], result["extra_pixel_aupro_fpr30"] = pixels["ap"], pixels["aupro"]
-        return result, 0  # no mask is emptied at native resolution
+    native = spec.pixel and spec.resolution == "native"  # each mask at its own size: none is ever emptied
     keep = np.ones(len(labels), dtype=bool)
     emptied = 0
     if spec.pixel:
+        maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
+    if spec.pixel and not native:
         if truth is None:
             truth = category_truth(labels=labels, mask_paths=mask_paths, spec=spec)
-        maps = anomaly_maps(patch_scores, spec.geometry.shape, spec.sigma)
         lost = is_anomalous & ~truth.reshape(len(truth), -1).any(axis=1)
         emptied = int(lost.sum())
         if spec.empty_masks == "drop":
@@ -135,21 +127,22 @@ def evaluate_category(
     result = {"image_auroc": auroc(is_anomalous[keep], image_scores[keep])}
     if spec.extra:
         result["extra_image_f1_max"] = f1_max(is_anomalous[keep], image_scores[keep])
-    if spec.pixel:
+    if native:
+        pixels = native_pixel_metrics(labels, mask_paths, sizes, maps, geometry=spec.geometry, extra=spec.extra)
+    elif spec.pixel:
         maps, truth, sizes = maps[keep], truth[keep], np.asarray(sizes)[keep]
         valid = None
         if spec.geometry.mode == "pad":
             valid = np.stack([spec.geometry.valid(int(w), int(h)) for w, h in sizes])
-        if not truth.any():  # every defect was cut away: pixel metrics are undefined, not zero
-            result["pixel_auroc"] = float("nan")
-            if spec.extra:
-                result["extra_pixel_ap"] = result["extra_pixel_aupro_fpr30"] = float("nan")
-        else:
+        if truth.any():
             pixels = pixel_metrics(truth, maps, valid, extra=spec.extra, fpr_limit=0.3)
-            result["pixel_auroc"] = pixels["auroc"]
-            if spec.extra:
-                result["extra_pixel_ap"] = pixels["ap"]
-                result["extra_pixel_aupro_fpr30"] = pixels["aupro"]
+        else:  # every defect was cut away: pixel metrics are undefined, not zero
+            pixels = {"auroc": float("nan"), "ap": float("nan"), "aupro": float("nan")}
+    if spec.pixel:
+        result["pixel_auroc"] = pixels["auroc"]
+        if spec.extra:
+            result["extra_pixel_ap"] = pixels["ap"]
+            result["extra_pixel_aupro_fpr30"] = pixels["aupro"]
     return result, emptied
 
 

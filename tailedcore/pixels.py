@@ -21,16 +21,21 @@ from scipy.ndimage import label as connected_components
 from .data.images import Geometry, read_mask
 
 
-def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
-    """(size_out, size_in) weights of bilinear resizing with align_corners=False (PyTorch's rule)."""
-    source = np.maximum((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0.0)
+def _linear_weights(source: np.ndarray, size_in: int) -> np.ndarray:
+    """(len(source), size_in) weights of linear interpolation at the (non-negative) positions ``source``;
+    positions past the last pixel take the last pixel."""
     low = np.minimum(np.floor(source).astype(int), size_in - 1)
     high = np.minimum(low + 1, size_in - 1)
     frac = source - low
-    weights = np.zeros((size_out, size_in))
-    np.add.at(weights, (np.arange(size_out), low), 1.0 - frac)
-    np.add.at(weights, (np.arange(size_out), high), frac)
+    weights = np.zeros((len(source), size_in))
+    np.add.at(weights, (np.arange(len(source)), low), 1.0 - frac)
+    np.add.at(weights, (np.arange(len(source)), high), frac)
     return weights
+
+
+def bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """(size_out, size_in) weights of bilinear resizing with align_corners=False (PyTorch's rule)."""
+    return _linear_weights(np.maximum((np.arange(size_out) + 0.5) * size_in / size_out - 0.5, 0.0), size_in)
 
 
 def _inverse(native: int, resized: int, offset: int, kept: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,14 +43,7 @@ def _inverse(native: int, resized: int, offset: int, kept: int) -> tuple[np.ndar
     image back to its ``native`` pixels, and which native pixels the map covers (their centre falls on it)."""
     centre = (np.arange(native) + 0.5) * resized / native  # in resized pixels
     inside = (centre >= offset) & (centre < offset + kept)
-    source = np.clip(centre - 0.5 - offset, 0.0, kept - 1)
-    low = np.floor(source).astype(int)
-    high = np.minimum(low + 1, kept - 1)
-    frac = source - low
-    weights = np.zeros((native, kept))
-    np.add.at(weights, (np.arange(native), low), 1.0 - frac)
-    np.add.at(weights, (np.arange(native), high), frac)
-    return weights, inside
+    return _linear_weights(np.clip(centre - 0.5 - offset, 0.0, kept - 1), kept), inside
 
 
 def native_map(model_map: np.ndarray, geometry: Geometry, width: int, height: int) -> np.ndarray:
@@ -53,22 +51,12 @@ def native_map(model_map: np.ndarray, geometry: Geometry, width: int, height: in
     its mask's own size) from its map on the geometry's grid. ``pad``: the padding cut off; ``resize``:
     stretched back; ``crop``: what lies outside the crop gets the image's lowest score."""
     new, (left, top, right, bottom) = geometry.layout(width, height)
-    if geometry.mode == "pad":
-        content = model_map[top:bottom, left:right]
-        (rows, inside_rows), (cols, inside_cols) = (
-            _inverse(height, new[1], 0, new[1]),
-            _inverse(width, new[0], 0, new[0]),
-        )
-    elif geometry.mode == "crop":
-        content = model_map
-        rows, inside_rows = _inverse(height, new[1], top, geometry.crop)
-        cols, inside_cols = _inverse(width, new[0], left, geometry.crop)
-    else:
-        content = model_map
-        (rows, inside_rows), (cols, inside_cols) = (
-            _inverse(height, new[1], 0, new[1]),
-            _inverse(width, new[0], 0, new[0]),
-        )
+    if geometry.mode == "crop":  # the crop box of the resized image
+        content, offsets, kept = model_map, (top, left), (geometry.crop, geometry.crop)
+    else:  # pad: the pasted image (the padding cut off); resize: the whole grid (its box)
+        content, offsets, kept = model_map[top:bottom, left:right], (0, 0), (new[1], new[0])
+    rows, inside_rows = _inverse(height, new[1], offsets[0], kept[0])
+    cols, inside_cols = _inverse(width, new[0], offsets[1], kept[1])
     out = (rows @ np.asarray(content, dtype=np.float64) @ cols.T).astype(np.float32)
     if not (inside_rows.all() and inside_cols.all()):
         out[~(inside_rows[:, None] & inside_cols[None, :])] = content.min()

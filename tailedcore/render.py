@@ -230,7 +230,6 @@ RESOLUTION_NOTES = {
 }
 
 
-def resolution_note(metrics: pd.DataFrame) -> str:
-    """A line saying where the pixel metrics were computed (evaluation.resolution)."""
-    mode = resolution_of(metrics)
+def resolution_note(mode: str) -> str:
+    """A line saying where the pixel metrics were computed: ``mode`` from :func:`resolution_of`."""
     return f"\n{RESOLUTION_NOTES[mode]}\n" if mode else ""

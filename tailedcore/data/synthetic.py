@@ -323,16 +323,16 @@ def write_dataset(root: str | Path, spec: SyntheticSpec) -> dict:
     for category in spec.categories:
         cat_dir = root / category
         for i in range(spec.n_train):
-            _save(cat_dir / "train" / "good" / f"{i:03d}.png", render(category, spec, "train", i)[0])
+            save_png(cat_dir / "train" / "good" / f"{i:03d}.png", render(category, spec, "train", i)[0])
         for i in range(spec.n_test_good):
-            _save(cat_dir / "test" / "good" / f"{i:03d}.png", render(category, spec, "test_good", i)[0])
+            save_png(cat_dir / "test" / "good" / f"{i:03d}.png", render(category, spec, "test_good", i)[0])
         types = spec.defect_types[category]
         for t, defect in enumerate(types):
             for i in range(spec.n_test_defect_per_type):
                 index = 1000 * (t + 1) + i
                 image, mask = render(category, spec, "test_defect", index, defect)
-                _save(cat_dir / "test" / defect / f"{i:03d}.png", image)
-                _save(cat_dir / "ground_truth" / defect / f"{i:03d}_mask.png", mask.astype(np.uint8) * 255)
+                save_png(cat_dir / "test" / defect / f"{i:03d}.png", image)
+                save_png(cat_dir / "ground_truth" / defect / f"{i:03d}_mask.png", mask.astype(np.uint8) * 255)
         counts[category] = {
             "train": spec.n_train,
             "test_good": spec.n_test_good,
@@ -344,6 +344,7 @@ def write_dataset(root: str | Path, spec: SyntheticSpec) -> dict:
     return summary
 
 
-def _save(path: Path, array: np.ndarray) -> None:
+def save_png(path: Path, array: np.ndarray) -> None:
+    """Write an image or mask array as PNG (fast compression), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, optimize=False, compress_level=1)

@@ -52,6 +52,7 @@ def make_tables(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    resolution = resolution_of(metrics)  # where the pixel metrics were computed
     for metric in table_metrics:
         part = summary[summary["metric"] == metric]
         stem = out_dir / f"{dataset}_{metric}"
@@ -64,8 +65,8 @@ def make_tables(
             methods=methods,
             compare_with=compare_with,
             marks=marks.get(metric),
-            note=emptied_note(metrics) + (resolution_note(metrics) if "pixel" in metric else ""),
-            resolution=resolution_of(metrics) if "pixel" in metric else "",
+            note=emptied_note(metrics) + (resolution_note(resolution) if "pixel" in metric else ""),
+            resolution=resolution if "pixel" in metric else "",
         )
         for suffix, text in texts.items():
             atomic_text(f"{stem}{suffix}", text)
