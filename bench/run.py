@@ -39,12 +39,13 @@ SECTIONS = {
     "memory": ("memory", ["work"]),
     "pixels": ("pixels", ["work"]),
     "estimate": ("estimate", []),
+    "diagnostics": ("diagnostics", ["work"]),
 }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,pixels,memory")
+    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,pixels,memory,diagnostics")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scale", type=int, default=1, help="multiply the problem sizes (GPU runs)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())

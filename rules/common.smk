@@ -20,7 +20,7 @@ RESULTS, RESOURCES, DATASETS = PLAN.results, PLAN.resources, PLAN.datasets
 TAILS, SEEDS, METHODS, MODEL_SEEDS = PLAN.tails, PLAN.seeds, PLAN.methods, PLAN.model_seeds
 PACKAGE_METHODS, BASELINE_RULE_FILES = PLAN.package_methods, PLAN.baseline_rule_files
 BACKBONE, SWEEP, SWEEP_POINTS = PLAN.backbone, PLAN.sweep, PLAN.sweep_points
-MANIFEST, BENCHMARKS = PLAN.manifest, PLAN.benchmarks
+MANIFEST, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.benchmarks, PLAN.patch_truth
 
 run_path, run_files, runtime_inputs = PLAN.run_path, PLAN.run_files, PLAN.runtime_inputs
 data_of, dataset_block, categories = PLAN.data_of, PLAN.dataset_block, PLAN.categories
@@ -29,6 +29,7 @@ has_pixel_labels, uses_official_splits = PLAN.has_pixel_labels, PLAN.uses_offici
 compare_with = PLAN.compare_with
 feature_params, split_params, geometry_params = PLAN.feature_params, PLAN.split_params, PLAN.geometry_params
 method_options, gpu_request, all_tables = PLAN.method_options, PLAN.gpu_request, PLAN.all_tables
+provenance_files = PLAN.provenance_files
 dataset_marker, archive_path, index_file = PLAN.dataset_marker, PLAN.archive_path, PLAN.index_file
 feature_folder, category_index, feature_files = PLAN.feature_folder, PLAN.category_index, PLAN.feature_files
 split_inputs, datasets_where = PLAN.split_inputs, PLAN.datasets_where

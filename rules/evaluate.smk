@@ -23,3 +23,47 @@ rule evaluate:
         version=VERSION,
     script:
         f"{SCRIPTS}/evaluate.py"
+
+
+# Diagnostics (docs/protocol.md §3.3): the truth of a split's training pool on the feature grid, and
+# per run the composition of every memory bank, the denoising filter's decisions and the TailSampler's calls
+# against it, read from files: adding them reruns no fit once the provenance files exist.
+rule patch_truth:
+    input:
+        manifest=MANIFEST,
+        index=index_file,
+        features=feature_files,
+    output:
+        truth=PATCH_TRUTH,
+    log:
+        f"{RESULTS}/logs/patch_truth/{{dataset}}/{{tail}}/seed{{seed}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        features=geometry_params(),
+        feature_folder=lambda wc: feature_folder(wc.dataset),
+        categories=lambda wc: categories(wc.dataset),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/patch_truth.py"
+
+
+rule diagnose:
+    input:
+        scores=expand(run_path("scores"), method=METHODS, allow_missing=True),
+        provenance=provenance_files(),
+        truth=PATCH_TRUTH,
+        index=index_file,
+    output:
+        diagnostics=run_path("diagnostics", method="all"),
+    log:
+        run_path("diagnose_log", method="all"),
+    benchmark:
+        BENCHMARKS["diagnose"]
+    conda:
+        CONDA_ENV
+    params:
+        features=geometry_params(),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/diagnose.py"

@@ -1,5 +1,6 @@
 # Methods: fit on the unified training pool of a split, score every test image.
-# Output contract (docs/architecture.md, "Scores"): any rule that writes this npz joins evaluation and tables.
+# Output contract (docs/architecture.md, "Scores"): any rule that writes this npz joins evaluation and tables;
+# the provenance of the memory bank (optional for rules, "Provenance") feeds the diagnostics.
 
 
 rule fit_score:
@@ -10,6 +11,7 @@ rule fit_score:
     output:
         scores=run_path("scores"),
         report=run_path("report"),
+        provenance=run_path("provenance"),
     log:
         run_path("fit_log"),
     benchmark:

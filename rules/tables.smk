@@ -170,6 +170,38 @@ rule figures:
         f"{SCRIPTS}/figures.py"
 
 
+# Why a method wins (docs/protocol.md §3.3): memory-bank composition, the denoising filter and the
+# TailSampler against the split's truth, aggregated over seeds like the AUROC tables.
+rule diagnostics_table:
+    input:
+        diagnostics=lambda wc: run_files("diagnostics", wc.dataset, methods=["all"]),
+    output:
+        table=report(
+            f"{RESULTS}/tables/{{dataset}}_diagnostics.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "diagnostics"},
+            caption="../workflow/report/table_diagnostics.rst",
+        ),
+        markdown=f"{RESULTS}/tables/{{dataset}}_diagnostics.md",
+        figure=report(
+            f"{RESULTS}/figures/{{dataset}}/diagnostics.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": "all", "figure": "what the memory bank keeps"},
+            caption="../workflow/report/figure_diagnostics.rst",
+        ),
+        svg=f"{RESULTS}/figures/{{dataset}}/diagnostics.svg",
+    log:
+        f"{RESULTS}/logs/diagnostics_table/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        tails=TAILS,
+        methods=METHODS,
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/diagnostics_tables.py"
+
+
 rule runtime_table:
     input:
         unpack(runtime_inputs),
@@ -198,6 +230,12 @@ rule noise_sweep:
             if base == wc.dataset
             for path in run_files("metrics", name, tails=[SWEEP["tail"]], seeds=SWEEP["seeds"])
         ],
+        diagnostics=lambda wc: [
+            path
+            for name, (base, _) in SWEEP_POINTS.items()
+            if base == wc.dataset
+            for path in run_files("diagnostics", name, tails=[SWEEP["tail"]], seeds=SWEEP["seeds"], methods=["all"])
+        ],
     output:
         table=report(
             f"{RESULTS}/tables/{{dataset}}_noise_sweep.csv",
@@ -212,6 +250,19 @@ rule noise_sweep:
             caption="../workflow/report/noise_sweep.rst",
         ),
         svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
+        diagnostics=report(
+            f"{RESULTS}/tables/{{dataset}}_noise_sweep_diagnostics.csv",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "noise-ratio sweep, diagnostics"},
+            caption="../workflow/report/noise_sweep_diagnostics.rst",
+        ),
+        diagnostics_figure=report(
+            f"{RESULTS}/figures/{{dataset}}/noise_sweep_diagnostics.png",
+            category="Figures",
+            labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep, diagnostics"},
+            caption="../workflow/report/noise_sweep_diagnostics.rst",
+        ),
+        diagnostics_svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep_diagnostics.svg",
     log:
         f"{RESULTS}/logs/noise_sweep/{{dataset}}.log",
     conda:

@@ -1,4 +1,7 @@
-"""Figures (PNG + SVG, deterministic): per-class AUROC bars, the TailSampler's view, anomaly maps."""
+"""Figures (PNG + SVG, deterministic): per-class AUROC bars, the TailSampler's view, anomaly maps, what the
+memory banks keep (diagnostics).
+
+Over 300 lines: every figure of the workflow in one module with one style, each a short function."""
 
 from __future__ import annotations
 
@@ -243,4 +246,60 @@ def paired_difference_figure(
         )
         figure.subplots_adjust(bottom=0.28 if len(methods) <= 2 else 0.18)
         figure.suptitle(title, fontsize=8)
+        return save(figure, stem)
+
+
+def diagnostics_figure(summary: pd.DataFrame, tails: list[str], methods: list[str], title: str, stem) -> list[Path]:
+    """The paper's motivation figure, measured: per tail type (columns) and method (bars), the share of the memory
+    bank taken by tail-class clean patches (top) and by defect patches (bottom), each relative to their share
+    of the training pool (1 = proportional), with 95 % intervals over the split seeds."""
+    subset = "defect" if (summary["subset"] == "defect").any() else "noise"
+    rows = [("clean", "tail", "tail-class clean patches"), (subset, "all", f"{subset} patches")]
+    enrichment = summary[summary["quantity"] == "enrichment"]
+    shown = [m for m in methods if m in set(enrichment["method"])]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(2, len(tails), figsize=(2.6 * len(tails) + 0.8, 5.2), squeeze=False, sharey="row")
+        for row, (patches, group, label) in enumerate(rows):
+            for col, tail in enumerate(tails):
+                axis = axes[row, col]
+                part = enrichment[(enrichment["tail"] == tail) & (enrichment["subset"] == patches)]
+                part = part[part["group"] == group].set_index("method")
+                for x, method in enumerate(shown):
+                    if method not in part.index:
+                        continue
+                    cell = part.loc[method]
+                    error = None
+                    if np.isfinite(cell["ci_low"]) and np.isfinite(cell["ci_high"]):
+                        error = [[cell["mean"] - cell["ci_low"]], [cell["ci_high"] - cell["mean"]]]
+                    axis.bar(x, cell["mean"], color=METHOD_COLOURS.get(method, "0.5"), yerr=error, capsize=2)
+                axis.axhline(1.0, color="0.3", lw=0.8, ls="--")
+                axis.set_xticks(range(len(shown)), shown, rotation=30, ha="right", fontsize=7)
+                if row == 0:
+                    axis.set_title(tail)
+                if col == 0:
+                    axis.set_ylabel(f"{label}:\nbank share / pool share")
+        figure.suptitle(title, y=1.02)
+        return save(figure, stem)
+
+
+def sweep_diagnostics_figure(sweep: pd.DataFrame, title: str, stem) -> list[Path]:
+    """Against the noise ratio, one line per method: the enrichment of tail-class clean patches and of defect
+    patches in the memory bank (the quantities of :func:`diagnostics_figure`)."""
+    subset = "defect" if (sweep["subset"] == "defect").any() else "noise"
+    panels = [("clean", "tail", "tail-class clean patches"), (subset, "all", f"{subset} patches")]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+        for axis, (patches, group, label) in zip(axes, panels):
+            part = sweep[(sweep["subset"] == patches) & (sweep["group"] == group)]
+            for method, line in part.groupby("method", sort=False):
+                line = line.sort_values("noise_ratio")
+                axis.plot(
+                    line["noise_ratio"], line["mean"], marker="o", ms=3, label=method, color=METHOD_COLOURS.get(method)
+                )
+            axis.axhline(1.0, color="0.3", lw=0.8, ls="--")
+            axis.set_title(f"{label} in the bank")
+            axis.set_xlabel("noise ratio")
+            axis.set_ylabel("bank share / pool share")
+        axes[1].legend(fontsize=7)
+        figure.suptitle(title, y=1.03)
         return save(figure, stem)

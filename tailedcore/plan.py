@@ -55,6 +55,8 @@ TABLE_FILES = (
     "per_class.csv",
     "vs_paper.csv",
     "runtime.csv",
+    "diagnostics.csv",
+    "diagnostics.md",
 )
 
 
@@ -109,13 +111,18 @@ class Plan:
         self.run_paths = {
             "scores": f"{results}/{{{{dataset}}}}/scores/{run}.npz",
             "report": f"{results}/{{{{dataset}}}}/scores/{run}.json",
+            "provenance": f"{results}/{{{{dataset}}}}/scores/{run}.bank.npz",
+            "diagnostics": f"{results}/{{{{dataset}}}}/diagnostics/{run}.csv",
+            "diagnose_log": f"{results}/logs/diagnose/{{{{dataset}}}}/{run}.log",
             "metrics": f"{results}/{{{{dataset}}}}/metrics/{run}.csv",
             "fit_log": f"{results}/logs/fit_score/{{{{dataset}}}}/{run}.log",
             "fit_benchmark": f"{results}/benchmarks/fit_score/{{{{dataset}}}}/{run}.tsv",
             "evaluate_log": f"{results}/logs/evaluate/{{{{dataset}}}}/{run}.log",
             "evaluate_benchmark": f"{results}/benchmarks/evaluate/{{{{dataset}}}}/{run}.tsv",
+            "diagnose_benchmark": f"{results}/benchmarks/diagnose/{{{{dataset}}}}/{run}.tsv",
         }
         self.manifest = f"{results}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv"
+        self.patch_truth = f"{results}/{{dataset}}/diagnostics/{{tail}}/seed{{seed}}/patch_truth.npz"
         self.benchmarks = {
             # the dataset rules' under resources/, with their outputs: wiping results/ never redoes them
             "synthetic_dataset": f"{self.resources}/benchmarks/synthetic_dataset/{{dataset}}.tsv",
@@ -123,6 +130,7 @@ class Plan:
             "features": f"{results}/benchmarks/features/{{dataset}}/{{backbone}}/{{category}}.tsv",
             "fit_score": self.run_path("fit_benchmark"),
             "evaluate": self.run_path("evaluate_benchmark", method="all"),
+            "diagnose": self.run_path("diagnose_benchmark", method="all"),
         }
 
     # ----------------------------------------------------------------------------------------- checks
@@ -202,6 +210,7 @@ class Plan:
             ),
             "fit_score": self.run_files("fit_benchmark", dataset),
             "evaluate": self.run_files("evaluate_benchmark", dataset, methods=["all"]),
+            "diagnose": self.run_files("diagnose_benchmark", dataset, methods=["all"]),
         }
         if kind == "synthetic":
             inputs["synthetic_dataset"] = self.benchmarks["synthetic_dataset"].format(dataset=dataset)
@@ -232,6 +241,12 @@ class Plan:
             for c in self.categories(wildcards.dataset)
             for part in ("patches.npy", "global.npy", "ids.json")
         ]
+
+    def provenance_files(self, methods: list[str] | None = None) -> list[str]:
+        """The provenance templates (other wildcards open) of the package methods among ``methods``: rule
+        fit_score writes them; a baseline rule's is optional, found beside its score file by the job."""
+        chosen = [m for m in (methods or self.methods) if m in self.package_methods]
+        return [self.run_path("provenance", method=m) for m in chosen]
 
     def split_inputs(self, wildcards) -> dict:
         inputs = {"index": self.index_file(wildcards)}
@@ -336,7 +351,10 @@ class Plan:
             for ext in ("png", "svg")
         ]
         kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in self.methods else [])
-        figures = [
+        diagnostics = [
+            f"{results}/figures/{dataset}/diagnostics.{ext}" for dataset in datasets for ext in ("png", "svg")
+        ]
+        figures = diagnostics + [
             f"{results}/figures/{dataset}/{kind}_{tail}.{ext}"
             for dataset in datasets
             for kind in kinds

@@ -233,3 +233,43 @@ RESOLUTION_NOTES = {
 def resolution_note(mode: str) -> str:
     """A line saying where the pixel metrics were computed: ``mode`` from :func:`resolution_of`."""
     return f"\n{RESOLUTION_NOTES[mode]}\n" if mode else ""
+
+
+def diagnostics_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], methods: list[str]) -> str:
+    """The diagnostics summary (:func:`tailedcore.diagnostics.diagnostics_summary`) as Markdown: one table per
+    quantity and patch set, rows = methods, columns = tail type x (C_t, C_h, all), cells = mean [95 % CI]."""
+    from .diagnostics import QUANTITY_TITLES, SUBSETS
+
+    runs = ""
+    if len(summary):
+        n_seeds, n_models = int(summary["n_seeds"].max()), int(summary["n_model_seeds"].max())
+        runs = f"{n_seeds} split seeds" + (f" x {n_models} model seeds" if n_models > 1 else "")
+    lines = [
+        f"# Diagnostics on {dataset}: the tail-versus-noise trade-off",
+        "",
+        f"Mean over {runs or 'no runs'} [95 % confidence interval]. Patch sets: clean (patches of clean images), "
+        "noise (every patch of an injected defective image), defect (cells of a noise image with at least one "
+        "defect pixel: the headline), defect_half (cells at least half defect). C_t / C_h: tail / head classes. "
+        "A method without a memory bank (PaDiM) or without a provenance file has no rows.",
+        "",
+    ]
+    for quantity, title in QUANTITY_TITLES.items():
+        part = summary[summary["quantity"] == quantity]
+        for subset in SUBSETS:
+            chosen = part[part["subset"] == subset]
+            if chosen.empty:
+                continue
+            decimals = 0 if quantity == "noise_called_tail" else 2
+            table = wide_table(chosen, tails, methods)
+            low = wide_table(chosen, tails, methods, values="ci_low")
+            high = wide_table(chosen, tails, methods, values="ci_high")
+            texts = pd.DataFrame(index=table.index, columns=table.columns, dtype=object)
+            for column in table.columns:
+                texts[column] = [
+                    None
+                    if pd.isna(mean)
+                    else f"{mean:.{decimals}f}" + ("" if pd.isna(a) else f" [{a:.{decimals}f}, {b:.{decimals}f}]")
+                    for mean, a, b in zip(table[column], low[column], high[column])
+                ]
+            lines += [f"## {quantity}, {subset}", "", title, "", to_markdown_text(texts)]
+    return "\n".join(lines)

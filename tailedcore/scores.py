@@ -1,7 +1,8 @@
 """The score contract, the stable API of every method (package class or a rule in rules/baselines/):
 ``load_split`` gives the cached features of a split, ``write_scores`` checks and writes a run's score file and
 report, ``SCORE_KEYS`` names the arrays a score file holds (docs/architecture.md, "Scores"). Import from
-here: ``from tailedcore.scores import load_split, write_scores``."""
+here: ``from tailedcore.scores import load_split, write_scores``. A method may also write the provenance of
+its memory bank (``write_provenance``, optional): the diagnostics use it (docs/architecture.md, "Provenance")."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from .io import atomic_path, atomic_text
 from .splits import read_manifest
 
 SCORE_KEYS = ("image_ids", "image_scores", "patch_scores")
+PROVENANCE_KEYS = ("image_ids", "grid", "memory_bank", "image", "cell", "view", "view_kind")
+PROVENANCE_OPTIONAL = ("filter_score", "filter_kept", "tail_predicted", "class_size_estimate")
 
 
 def write_scores(
@@ -33,6 +36,68 @@ def write_scores(
     atomic_text(report_path, json.dumps(report, indent=2, default=str))
     with atomic_path(scores_path) as temporary, open(temporary, "wb") as handle:
         np.savez(handle, image_ids=np.array(image_ids), image_scores=image_scores, patch_scores=patch_scores)
+
+
+def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int, int]) -> None:
+    """Check and write the provenance of a fitted model's memory bank (docs/architecture.md, "Provenance"):
+    ``provenance`` is a :class:`tailedcore.methods.base.Provenance` over the training images ``image_ids`` (in
+    the order the method saw them) and their (h, w) patch ``grid``. About 10 bytes per memory row, 5 per
+    training patch when the model has a denoising filter."""
+    n, cells = len(image_ids), int(grid[0]) * int(grid[1])
+    image, cell, view = (np.asarray(getattr(provenance, k)) for k in ("image", "cell", "view"))
+    problems = []
+    if not len(image) == len(cell) == len(view):
+        problems.append(f"{len(image)} image, {len(cell)} cell and {len(view)} view entries (one each per memory row)")
+    elif len(image) and (
+        image.min() < 0 or image.max() >= n or cell.min() < 0 or cell.max() >= cells or view.min() < 0
+    ):
+        problems.append(f"a memory row points outside the {n} training images, their {cells} cells or their views")
+    if view.size and view.max() > 0 and provenance.view_kind == "none":
+        problems.append("memory rows from augmented views, but view_kind is 'none'")
+    optional = {}
+    for key, shape in (("filter_score", (n, *grid)), ("filter_kept", (n, *grid))) + (
+        ("tail_predicted", (n,)),
+        ("class_size_estimate", (n,)),
+    ):
+        value = getattr(provenance, key)
+        if value is None:
+            continue
+        value = np.asarray(value)
+        if value.shape != tuple(shape):
+            problems.append(f"{key} has shape {value.shape}, not {tuple(shape)}")
+        elif value.dtype.kind == "f" and not np.isfinite(value).all():
+            problems.append(f"{key} holds NaN or infinite values")
+        optional[key] = value
+    if problems:
+        raise ValueError(f"provenance for {path}: " + "; ".join(problems))
+    if "filter_kept" in optional:  # one bit per training patch
+        optional["filter_kept"] = np.packbits(optional["filter_kept"].astype(bool).ravel())
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        np.savez(
+            handle,
+            image_ids=np.array(image_ids),
+            grid=np.array(grid, dtype=np.int32),
+            memory_bank=np.array(bool(provenance.memory_bank)),
+            image=image.astype(np.int32),
+            cell=cell.astype(np.int32),
+            view=view.astype(np.int16),
+            view_kind=np.array(provenance.view_kind),
+            **optional,
+        )
+
+
+def read_provenance(path) -> dict:
+    """The arrays of a provenance file, checked; ``filter_kept`` unpacked to (n, h, w) bool when present."""
+    from .io import load_npz
+
+    data = load_npz(path, "provenance", PROVENANCE_KEYS)
+    grid = tuple(int(v) for v in data["grid"])
+    if "filter_kept" in data:
+        count = len(data["image_ids"]) * grid[0] * grid[1]
+        data["filter_kept"] = np.unpackbits(data["filter_kept"], count=count).astype(bool).reshape(-1, *grid)
+    data["memory_bank"], data["view_kind"] = bool(data["memory_bank"]), str(data["view_kind"])
+    data["grid"] = grid
+    return data
 
 
 def feature_set(store, rows: pd.DataFrame, patches: bool = True, lazy: bool = False):

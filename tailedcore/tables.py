@@ -107,7 +107,7 @@ def runtime_table(stages: dict[str, list[str]]) -> pd.DataFrame:
             rows.append(
                 {
                     "stage": stage,
-                    "method": Path(path).stem if stage in ("fit_score", "evaluate") else "",
+                    "method": Path(path).stem if stage in ("fit_score", "evaluate", "diagnose") else "",
                     "seconds": float(record["s"]),
                     "max_rss_mb": float(record["max_rss"]),
                 }

@@ -46,6 +46,12 @@ def test_readme_baseline_rule_reaches_tables_and_figures(tmp_path):
         assert scores["image_scores"].std() > 0
         assert np.allclose(scores["patch_scores"].max(axis=(1, 2)), scores["image_scores"])
     assert (workflow / "results" / "figures" / "tiny" / "per_class_step_k1.png").stat().st_size > 1000
+    # a method without a provenance file keeps its tables and has no diagnostics rows; PaDiM has no memory bank
+    diagnostics = pd.read_csv(tables / "tiny_diagnostics.csv")
+    assert set(diagnostics["method"]) == {"patchcore", "softpatch", "tailedcore"}
+    defects = diagnostics[(diagnostics["quantity"] == "pool_share") & (diagnostics["subset"] == "defect")]
+    assert len(defects) and (defects["mean"] > 0).all()  # injected noise with masks: defect patches in the pool
+    assert (workflow / "results" / "figures" / "tiny" / "diagnostics.png").stat().st_size > 1000
 
 
 def test_an_unknown_method_name_is_a_clear_error(tmp_path):

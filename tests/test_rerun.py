@@ -3,6 +3,7 @@ exactly the jobs whose outputs it changes."""
 
 import copy
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,8 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
         "check_dataset": 1,  # its time estimate depends on the coreset ratio (a few seconds, nothing after it)
         "fit_score": 1,  # patchcore only; padim and every feature cache and split stay
         "evaluate": 1,
+        "diagnose": 1,  # patchcore's memory bank changes
+        "diagnostics_table": 1,
         "tables": 1,
         "pixel_table": 1,
         "figures": 1,
@@ -72,3 +75,9 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
     jobs = _planned(tmp_path, changed)
     assert jobs["split"] == 1 and jobs["fit_score"] == 2 and jobs["evaluate"] == 1
     assert "features" not in jobs and "index" not in jobs and "coverage" not in jobs
+
+    # the diagnostics are computed from files: wiped (or changed), they come back without refitting anything
+    shutil.rmtree(tmp_path / "results" / "tiny" / "diagnostics")
+    jobs = _planned(tmp_path, config)
+    assert jobs["patch_truth"] == 1 and jobs["diagnose"] == 1 and jobs["diagnostics_table"] == 1, jobs
+    assert not {"fit_score", "features", "split", "evaluate"} & set(jobs), jobs

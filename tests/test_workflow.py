@@ -100,6 +100,12 @@ def test_snakemake_end_to_end(tmp_path):
     assert sorted(sweep["noise_ratio"].unique()) == [0.0, 0.25]
     assert set(sweep["method"]) == {"patchcore", "softpatch", "tailedcore", "padim"}
     assert (figures / "noise_sweep.png").stat().st_size > 1000
+    # ... and what the memory banks keep at each ratio: no defect patches without noise
+    kept = pd.read_csv(tables / "tiny_noise_sweep_diagnostics.csv")
+    assert set(kept["quantity"]) == {"enrichment"} and set(kept["method"]) == {"patchcore", "softpatch", "tailedcore"}
+    assert sorted(kept.loc[kept["subset"] == "defect", "noise_ratio"].unique()) == [0.25]
+    assert sorted(kept.loc[kept["subset"] == "clean", "noise_ratio"].unique()) == [0.0, 0.25]
+    assert (figures / "noise_sweep_diagnostics.png").stat().st_size > 1000
     noise = pd.read_csv(tmp_path / "results" / "tiny_nr0250" / "splits" / "step_k1" / "seed1.stats.csv")
     assert noise["n_train_noise"].sum() > 0
     assert not (tmp_path / "results" / "tiny_nr0250" / "features").exists()

@@ -37,7 +37,21 @@ def tail_views(path: str, geometry: Geometry, kind: str, fill=0) -> list[np.ndar
         raise ValueError(f"unknown tail augmentation {kind!r}; choose from {AUGMENTATIONS}")
     if kind == "none":
         return []
-    image = to_rgb(_open_raw(path))
+    return transformed_views(to_rgb(_open_raw(path)), geometry, kind, fill)
+
+
+def mask_views(mask: np.ndarray, geometry: Geometry, kind: str) -> list[np.ndarray]:
+    """The views of a source bool mask that :func:`tail_views` makes of its image, in the same order: the same
+    resize, crop or padding (bilinear), flips and rotations (nearest neighbour); float32, each pixel's defect
+    share in [0, 1] (soft, as :func:`tailedcore.diagnostics.mask_on_grid`)."""
+    if kind == "none":
+        return []
+    image = Image.fromarray(mask.astype(np.uint8) * 255)
+    return [view.astype(np.float32) / 255.0 for view in transformed_views(image, geometry, kind, 0)]
+
+
+def transformed_views(image: Image.Image, geometry: Geometry, kind: str, fill=0) -> list[np.ndarray]:
+    """The views of an RGB or single-channel image (:func:`tail_views`), as arrays on the geometry's grid."""
     height, width = geometry.shape
     if kind == "rotflip":
         base = np.asarray(geometry.apply(image, fill))
@@ -53,11 +67,13 @@ def tail_views(path: str, geometry: Geometry, kind: str, fill=0) -> list[np.ndar
     if geometry.mode == "crop":
         source = np.asarray(geometry.apply_resize_only(image))
         pad = math.ceil((math.sqrt(2) * geometry.crop - geometry.crop) / 2)
-        pads = ((pad, pad), (pad, pad), (0, 0))
+        pads = ((pad, pad), (pad, pad))
     else:
         source = np.asarray(geometry.apply(image, fill))
         side = math.ceil(math.hypot(height, width))
-        pads = ((math.ceil((side - height) / 2),) * 2, (math.ceil((side - width) / 2),) * 2, (0, 0))
+        pads = ((math.ceil((side - height) / 2),) * 2, (math.ceil((side - width) / 2),) * 2)
+    pads += ((0, 0),) * (source.ndim - 2)
+    black = (0, 0, 0) if source.ndim == 3 else 0
     views = []
     for flip in (False, True):
         oriented = source[:, ::-1] if flip else source
@@ -67,6 +83,6 @@ def tail_views(path: str, geometry: Geometry, kind: str, fill=0) -> list[np.ndar
                 continue
             rotated = Image.fromarray(np.ascontiguousarray(padded))
             if angle:
-                rotated = rotated.rotate(angle, resample=Image.NEAREST, expand=False, fillcolor=(0, 0, 0))
+                rotated = rotated.rotate(angle, resample=Image.NEAREST, expand=False, fillcolor=black)
             views.append(_centre_crop(np.asarray(rotated), height, width))
     return views

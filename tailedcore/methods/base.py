@@ -29,12 +29,70 @@ class FeatureSet:
 
 
 @dataclass
+class Provenance:
+    """Where every memory row of a fitted model comes from, and what its filters decided (docs/architecture.md,
+    "Provenance"). Memory row i is patch ``cell[i]`` (y * grid width + x) of training image ``image[i]`` (a row
+    of the training FeatureSet), of that image itself (``view`` 0) or of its k-th augmented view (``view`` k).
+    The optional arrays cover the whole training pool: the denoising filter's outlier score and decision per
+    patch (n, h, w), and the TailSampler's call and class-size estimate per image (n,). ``memory_bank`` is
+    False for a model without one (PaDiM): it has no memory rows, which is not a bank of zero rows."""
+
+    image: np.ndarray
+    cell: np.ndarray
+    view: np.ndarray
+    view_kind: str = "none"
+    filter_score: np.ndarray | None = None
+    filter_kept: np.ndarray | None = None
+    tail_predicted: np.ndarray | None = None
+    class_size_estimate: np.ndarray | None = None
+    memory_bank: bool = True
+
+    @classmethod
+    def of_rows(cls, rows: np.ndarray, cells: int, **extra) -> Provenance:
+        """Memory rows taken from the flattened (n * cells, d) training patches at ``rows``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return cls(
+            (rows // cells).astype(np.int32), (rows % cells).astype(np.int32), np.zeros(len(rows), np.int16), **extra
+        )
+
+    @classmethod
+    def of_views(cls, chosen: np.ndarray, images: list[int], cells: int, view_rows: int, kind: str) -> Provenance:
+        """Memory rows taken from the patches of ``images`` followed by the patches of their views
+        (``view_rows`` rows, the views of each image together, in the order of ``images``)."""
+        chosen, images = np.asarray(chosen, dtype=np.int64), np.asarray(images, dtype=np.int64)
+        originals = len(images) * cells
+        per_image = view_rows // (cells * len(images)) if len(images) else 0
+        if per_image * cells * len(images) != view_rows:
+            raise ValueError(f"{view_rows} view rows are not a whole number of views of {len(images)} images")
+        from_view = chosen >= originals
+        patch = np.where(from_view, chosen - originals, chosen)  # row within its part
+        grid = patch // cells  # the image (first part) or the view (second part) the row lies in
+        image, view = np.empty(len(chosen), np.int64), np.zeros(len(chosen), np.int64)
+        image[~from_view] = images[grid[~from_view]]
+        if from_view.any():
+            image[from_view] = images[grid[from_view] // per_image]
+            view[from_view] = 1 + grid[from_view] % per_image
+        return cls(image.astype(np.int32), (patch % cells).astype(np.int32), view.astype(np.int16), view_kind=kind)
+
+    @classmethod
+    def concat(cls, parts: list[Provenance], **extra) -> Provenance:
+        kinds = {p.view_kind for p in parts} - {"none"}
+        return cls(
+            *(np.concatenate([getattr(p, name) for p in parts]) for name in ("image", "cell", "view")),
+            view_kind=kinds.pop() if kinds else "none",
+            **extra,
+        )
+
+
+@dataclass
 class Scores:
     image_scores: np.ndarray  # (n,) float32, higher = more anomalous
     patch_scores: np.ndarray  # (n, h, w) float32
 
 
 class Method(Protocol):
+    """``provenance`` (optional): the :class:`Provenance` of the fitted model, set by ``fit``."""
+
     name: str
 
     def fit(self, train: FeatureSet) -> dict: ...

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..features.rows import read_positions
-from .base import FeatureSet, Scores, register
+from .base import FeatureSet, Provenance, Scores, register
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PaDiM:
     def __init__(self, config: PaDiMConfig, generator: torch.Generator):
         self.config, self.generator = config, generator
         self.channels = self.mean = self.precision = None
+        self.provenance: Provenance | None = None
 
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
@@ -51,6 +52,8 @@ class PaDiM:
                 torch.einsum("npc,npd->pcd", centred, centred) / (num - 1) + self.config.covariance_eps * identity
             )
             self.precision[start:stop] = torch.linalg.inv(covariance).to(torch.float32)
+        empty = np.zeros(0, np.int32)
+        self.provenance = Provenance(empty, empty, empty.astype(np.int16), memory_bank=False)  # Gaussians, no bank
         return {
             "train_patches": int(num * height * width),
             "channels": int(keep),

@@ -10,7 +10,7 @@ import torch
 
 from ..knn import knn_search
 from ..samplers.greedy import greedy_coreset, take_rows
-from .base import FeatureSet, Scores, register
+from .base import FeatureSet, Provenance, Scores, register
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,15 @@ class PatchCore:
         self.config = config
         self.generator = generator
         self.memory: np.ndarray | None = None
+        self.provenance: Provenance | None = None
 
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
         chosen = greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator)
-        self.memory = take_rows(flat, np.sort(chosen))
+        chosen = np.sort(chosen)
+        self.memory = take_rows(flat, chosen)
+        self.provenance = Provenance.of_rows(chosen, int(np.prod(train.patches.shape[1:3])))
         return {
             "train_patches": int(len(flat)),
             "memory_size": int(len(self.memory)),

@@ -11,7 +11,7 @@ import torch
 
 from ..samplers.greedy import greedy_coreset, take_rows
 from ..samplers.lof import lof_keep_mask, positionwise_lof
-from .base import FeatureSet, Scores, register
+from .base import FeatureSet, Provenance, Scores, register
 from .patchcore import nearest_neighbour_scores
 
 
@@ -34,12 +34,14 @@ class SoftPatchConfig(DenoisedCoresetConfig):
 
 def denoise(
     patches: np.ndarray, config: DenoisedCoresetConfig, generator: torch.Generator
-) -> tuple[np.ndarray, np.ndarray, dict]:
-    """LOF-filter all training patches: (kept patch rows of the flattened patches, their LOF, report)."""
+) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """LOF-filter all training patches: (kept patch rows of the flattened patches, their LOF, report, and the
+    filter's view of every patch for the provenance: ``filter_score`` and ``filter_kept``, (n, h, w) each)."""
     scores = positionwise_lof(patches, config.lof_k, config.lof_projection_dim, generator)
-    keep = lof_keep_mask(scores, config.lof_keep_ratio).ravel()
-    rows = np.flatnonzero(keep)
-    return rows, scores.ravel()[rows], {"lof_kept_patches": int(len(rows)), "lof_dropped_patches": int((~keep).sum())}
+    keep = lof_keep_mask(scores, config.lof_keep_ratio)
+    rows = np.flatnonzero(keep.ravel())
+    report = {"lof_kept_patches": int(len(rows)), "lof_dropped_patches": int((~keep).sum())}
+    return rows, scores.ravel()[rows], report, {"filter_score": scores.astype(np.float32), "filter_kept": keep}
 
 
 @register("softpatch", SoftPatchConfig)
@@ -48,16 +50,18 @@ class SoftPatch:
         self.config, self.generator = config, generator
         self.memory: np.ndarray | None = None
         self.weights: np.ndarray | None = None
+        self.provenance: Provenance | None = None
 
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
-        rows, lof, report = denoise(train.patches, self.config, self.generator)
+        rows, lof, report, filtered = denoise(train.patches, self.config, self.generator)
         chosen = np.sort(
             greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator, rows=rows)
         )
         self.memory = take_rows(flat, rows[chosen])
         self.weights = lof[chosen].astype(np.float32)
+        self.provenance = Provenance.of_rows(rows[chosen], int(np.prod(train.patches.shape[1:3])), **filtered)
         report.update(
             train_patches=int(len(flat)), memory_size=int(len(self.memory)), fit_seconds=time.perf_counter() - started
         )

@@ -12,7 +12,7 @@ import torch
 from ..features.augment import AUGMENTATIONS
 from ..samplers.greedy import greedy_coreset, take_rows
 from ..samplers.tail import TailSamplerConfig, estimate_tail
-from .base import FeatureSet, Scores, register
+from .base import FeatureSet, Provenance, Scores, register
 from .patchcore import nearest_neighbour_scores
 from .softpatch import DenoisedCoresetConfig, denoise
 
@@ -38,6 +38,7 @@ class TailedCore:
     def __init__(self, config: TailedCoreConfig, generator: torch.Generator):
         self.config, self.generator = config, generator
         self.memory: np.ndarray | None = None
+        self.provenance: Provenance | None = None
 
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
@@ -45,7 +46,8 @@ class TailedCore:
         dim = train.patches.shape[-1]
         flat = train.patches.reshape(-1, dim)
         # RNG order as the original: LOF projection, head projection + start, tail projection + start
-        rows, _, report = denoise(train.patches, cfg, self.generator)
+        rows, _, report, filtered = denoise(train.patches, cfg, self.generator)
+        cells = int(np.prod(train.patches.shape[1:3]))
         clean = rows[
             np.sort(
                 greedy_coreset(
@@ -54,7 +56,8 @@ class TailedCore:
             )
         ]
         tail_rows: list[int] = []
-        banks = []  # (features, chosen rows), tail first; copied once into the memory bank
+        tail_extra = {}
+        banks, origins = [], []  # (features, chosen rows), tail first; copied once into the memory bank
         if cfg.tail_mode != "none":
             estimate = estimate_tail(
                 train.global_embeddings,
@@ -74,6 +77,9 @@ class TailedCore:
                 )
             )
             banks.append((tail_patches, chosen))
+            view_rows = sum(map(len, tail_patches[1:]))
+            origins.append(Provenance.of_views(chosen, tail_rows, cells, view_rows, cfg.tail_augmentation))
+            tail_extra = {"tail_predicted": estimate.tail_mask.copy(), "class_size_estimate": estimate.class_sizes}
             report.update(
                 tail_size_list=estimate.size_list,
                 tail_elbow=estimate.elbow,
@@ -84,6 +90,8 @@ class TailedCore:
                 estimated_class_sizes=estimate.class_sizes.tolist(),
             )
         banks.append((flat, clean))
+        origins.append(Provenance.of_rows(clean, cells))
+        self.provenance = Provenance.concat(origins, **filtered, **tail_extra)
         self.memory = np.empty((sum(len(chosen) for _, chosen in banks), dim), dtype=np.float32)
         start = 0
         for features, chosen in banks:

@@ -17,7 +17,7 @@ import pandas as pd
 from .. import __version__
 from ..data.images import Geometry
 from ..data.index import read_index
-from ..scores import feature_set, write_scores
+from ..scores import feature_set, write_provenance, write_scores
 from ..splits import read_manifest
 from .features import feature_config
 
@@ -107,12 +107,14 @@ def run_method(
     setting: tuple[str, str],
     scores_path,
     report_path,
+    provenance_path,
     threads: int,
     device: str = "cpu",
     gpu: str | None = None,
 ) -> dict:
-    """Fit a method on the split's training pool (all categories together) and score every test image.
-    ``gpu``: the device index the job holds (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
+    """Fit a method on the split's training pool (all categories together), write the provenance of its
+    memory bank and score every test image. ``gpu``: the device index the job holds
+    (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
     import torch
 
     from ..compute import set_device, set_threads
@@ -136,7 +138,11 @@ def run_method(
     with tempfile.TemporaryDirectory(prefix=prefix, dir=Path(scores_path).parent) as scratch:
         train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features, Path(scratch))
         report = model.fit(train)
+        train_ids, grid = train.image_ids, train.patches.shape[1:3]
         del train
+    if getattr(model, "provenance", None) is None:
+        raise RuntimeError(f"method {method} set no provenance in fit (tailedcore.methods.base.Provenance)")
+    write_provenance(provenance_path, model.provenance, image_ids=train_ids, grid=grid)
     if "predicted_tail_images" in report:
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]

@@ -164,11 +164,58 @@ def make_figures(
     return written
 
 
-def make_noise_sweep(
-    *, metric_files: list[str], ratios: dict[str, float], dataset: str, tail: str, table_path, figure_path
+def read_diagnostics(files: list[str]) -> pd.DataFrame:
+    from ..diagnostics import RUN_COLUMNS
+
+    columns = ["dataset", "tail", "seed", "model_seed", "method", *RUN_COLUMNS]
+    frames = [read_checked_csv(f, "diagnostics", columns) for f in files]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+def make_diagnostics_tables(
+    *,
+    diagnostics_files: list[str],
+    dataset: str,
+    tails: list[str],
+    methods: list[str],
+    table_path,
+    markdown_path,
+    figure_stem,
 ) -> pd.DataFrame:
-    """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure)."""
-    from ..figures import noise_sweep_figure
+    """The diagnostics of every run of a dataset, aggregated over seeds like the AUROC tables: the tidy CSV, its
+    Markdown tables and the motivation figure (:func:`tailedcore.figures.diagnostics_figure`)."""
+    from ..diagnostics import diagnostics_summary
+    from ..figures import diagnostics_figure
+    from ..render import diagnostics_markdown
+
+    summary = diagnostics_summary(read_diagnostics(diagnostics_files))
+    atomic_csv(summary.round(4), table_path)
+    atomic_text(markdown_path, diagnostics_markdown(summary, dataset=dataset, tails=tails, methods=methods))
+    diagnostics_figure(
+        summary,
+        tails,
+        methods,
+        f"{dataset}: what the memory bank keeps, relative to the training pool (95 % intervals over split seeds)",
+        figure_stem,
+    )
+    return summary
+
+
+def make_noise_sweep(
+    *,
+    metric_files: list[str],
+    ratios: dict[str, float],
+    dataset: str,
+    tail: str,
+    table_path,
+    figure_path,
+    diagnostics_files: list[str] = (),
+    diagnostics_path=None,
+) -> pd.DataFrame:
+    """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure); with
+    ``diagnostics_files``, the bank enrichment of tail-class clean and of defect patches at every ratio
+    (``diagnostics_path`` and a second figure beside the first, ``<figure>_diagnostics``)."""
+    from ..figures import noise_sweep_figure, sweep_diagnostics_figure
 
     metrics = read_metrics(metric_files)
     metrics = metrics[metrics["metric"] == "image_auroc"]
@@ -179,4 +226,18 @@ def make_noise_sweep(
     noise_sweep_figure(
         summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
     )
+    if diagnostics_path is not None:
+        from ..diagnostics import diagnostics_summary
+
+        diagnostics = diagnostics_summary(read_diagnostics(list(diagnostics_files)))
+        diagnostics = diagnostics[diagnostics["quantity"] == "enrichment"]
+        diagnostics.insert(1, "noise_ratio", diagnostics["dataset"].map(ratios))
+        diagnostics = diagnostics.sort_values(["method", "subset", "group", "noise_ratio"], kind="stable")
+        atomic_csv(diagnostics.round(4), diagnostics_path)
+        stem = Path(figure_path).with_suffix("")
+        sweep_diagnostics_figure(
+            diagnostics,
+            f"{dataset}, {tail}: what the memory bank keeps against the noise ratio",
+            stem.with_name(f"{stem.name}_diagnostics"),
+        )
     return summary

@@ -22,6 +22,7 @@ report = run_method(
     setting=(sm.wildcards.dataset, sm.wildcards.tail),
     scores_path=sm.output.scores,
     report_path=sm.output.report,
+    provenance_path=sm.output.provenance,
     threads=sm.threads,
     device=sm.config["methods"]["device"],  # where only: read from the config, never a param
     gpu=slot.index,

@@ -1,4 +1,4 @@
-"""AUROC against the noise ratio for every method, tail and head classes apart."""
+"""AUROC against the noise ratio for every method, tail and head classes apart; what the memory banks keep."""
 
 from tailedcore.logs import to_rule_log
 from tailedcore.stages.tables import make_noise_sweep
@@ -12,5 +12,7 @@ table = make_noise_sweep(
     tail=sm.params.tail,
     table_path=sm.output.table,
     figure_path=sm.output.figure,
+    diagnostics_files=list(sm.input.diagnostics),
+    diagnostics_path=sm.output.diagnostics,
 )
 log.info("\n%s", table)

@@ -1,0 +1,302 @@
+"""Diagnostics of the tail-versus-noise trade-off: the provenance of every memory row is where the row came from,
+the patch truth is the mask on the feature grid, and every diagnostic equals a direct recount from the provenance
+and the split's truth."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from tailedcore.data.images import Geometry
+from tailedcore.diagnostics import cell_fractions, diagnostics_summary, patch_truth, run_diagnostics
+from tailedcore.features.augment import mask_views, tail_views
+from tailedcore.methods.base import FeatureSet, Provenance, build_method
+from tailedcore.scores import read_provenance, write_provenance
+
+
+def clustered_pool(num=36, h=4, w=4, d=12, seed=0):
+    """Three classes of 24, 8 and 4 images (distinct global embeddings), patches near their class's centre."""
+    rng = np.random.default_rng(seed)
+    sizes = [24, 8, num - 32]
+    labels = np.repeat(np.arange(3), sizes)
+    centres = rng.normal(scale=4.0, size=(3, 16))
+    embeddings = (centres[labels] + rng.normal(scale=0.3, size=(num, 16))).astype(np.float32)
+    patches = (rng.normal(size=(num, h, w, d)) + labels[:, None, None, None]).astype(np.float32)
+    return FeatureSet([f"img{i}" for i in range(num)], patches, embeddings), labels
+
+
+def views_of(patches):
+    """A deterministic stand-in for the backbone's views: 3 per image, each a different transform."""
+
+    def augment(rows, kind):
+        base = patches[rows]
+        views = [np.rot90(base, 2, axes=(1, 2)), base[:, ::-1] * 2.0, base + 100.0]
+        return np.ascontiguousarray(np.stack(views, axis=1).reshape(-1, *base.shape[1:]))
+
+    return augment
+
+
+@pytest.mark.parametrize("method", ["patchcore", "softpatch", "tailedcore"])
+def test_every_memory_row_is_the_patch_its_provenance_names(method):
+    train, _ = clustered_pool()
+    train.augment = views_of(train.patches)
+    options = (
+        {"coreset_ratio": 0.25, "tail_augmentation": "rotflip"} if method == "tailedcore" else {"coreset_ratio": 0.25}
+    )
+    model = build_method(method, options, torch.Generator().manual_seed(0))
+    report = model.fit(train)
+    origin = model.provenance
+    assert len(origin.image) == len(model.memory)
+    h, w = train.patches.shape[1:3]
+    for row in range(len(model.memory)):
+        image, cell, view = int(origin.image[row]), int(origin.cell[row]), int(origin.view[row])
+        source = train.patches[image] if view == 0 else train.augment([image], "rotflip")[view - 1]
+        np.testing.assert_array_equal(model.memory[row], source[cell // w, cell % w])
+    if method == "tailedcore":
+        assert (origin.view > 0).any() and origin.view_kind == "rotflip"
+        assert origin.tail_predicted.sum() > 0
+    if method != "patchcore":  # the filter's decisions: the denoised bank holds kept patches only
+        assert origin.filter_kept.shape == train.patches.shape[:3]
+        assert origin.filter_kept.sum() == report["lof_kept_patches"]
+        denoised = slice(-report.get("clean_memory_size", len(origin.image)), None)
+        rows = origin.image[denoised].astype(int) * h * w + origin.cell[denoised]
+        assert np.isin(rows, np.flatnonzero(origin.filter_kept.ravel())).all()
+
+
+def test_padim_has_no_memory_bank_and_no_diagnostics():
+    train, _ = clustered_pool()
+    model = build_method("padim", {"num_channels": 8}, torch.Generator().manual_seed(0))
+    model.fit(train)
+    assert model.provenance.memory_bank is False
+    truth = known_truth(np.random.default_rng(0))
+    provenance = {"image_ids": truth["image_ids"], "memory_bank": False, "image": np.zeros(0, int)}
+    assert run_diagnostics(truth, provenance).empty
+
+
+def test_provenance_file_round_trip_and_checks(tmp_path):
+    kept = np.random.default_rng(0).random((5, 3, 4)) > 0.3
+    origin = Provenance(
+        np.array([0, 4, 2]),
+        np.array([11, 0, 5]),
+        np.array([0, 0, 2], np.int16),
+        view_kind="rotflip",
+        filter_score=np.random.default_rng(1).random((5, 3, 4)).astype(np.float32),
+        filter_kept=kept,
+    )
+    path = tmp_path / "m.bank.npz"
+    write_provenance(path, origin, image_ids=[f"i{k}" for k in range(5)], grid=(3, 4))
+    back = read_provenance(path)
+    np.testing.assert_array_equal(back["filter_kept"], kept)
+    np.testing.assert_array_equal(back["view"], [0, 0, 2])
+    assert back["view_kind"] == "rotflip" and back["grid"] == (3, 4) and back["memory_bank"]
+    bad = Provenance(np.array([5]), np.array([12]), np.array([0], np.int16))
+    with pytest.raises(ValueError, match="outside the 5 training images"):
+        write_provenance(tmp_path / "bad.npz", bad, image_ids=[f"i{k}" for k in range(5)], grid=(3, 4))
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_cell_fractions_are_exact_block_shares():
+    mask = np.zeros((12, 9), bool)
+    mask[0:4, 0:3] = True  # the whole of cell (0, 0) on a 3 x 3 grid
+    mask[5, 3:6] = True  # one row of cell (1, 1): 3 of 12 pixels
+    fractions = cell_fractions(mask, (3, 3))
+    assert fractions[0, 0] == 1.0 and fractions[1, 1] == pytest.approx(0.25)
+    assert fractions.sum() == pytest.approx(1.25)
+
+
+def test_patch_truth_puts_each_noise_mask_on_the_feature_grid(tmp_path):
+    mask = np.zeros((64, 64), np.uint8)
+    mask[:16, :16] = 255  # the top-left cell of a 4 x 4 grid over 32 x 32
+    mask[40, :] = 255  # a one-pixel line: touches a row of cells, fills none, and never vanishes
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    manifest = pd.DataFrame(
+        {
+            "image_id": ["a", "b", "n", "m"],
+            "category": ["x", "y", "y", "y"],
+            "subset": "train",
+            "role": ["clean", "clean", "noise", "noise"],
+            "class_role": ["tail", "head", "head", "head"],
+        }
+    )
+    index = pd.DataFrame(
+        {"image_id": ["a", "b", "n", "m"], "mask_path": [None, None, str(tmp_path / "mask.png"), None]}
+    )
+    truth = patch_truth(manifest, index, Geometry("resize", size=(32, 32)), (4, 4))
+    fraction = truth["defect_fraction"]
+    assert fraction[2, 0, 0] > 0.9  # the square's cell: its edge blurred by the bilinear resize, as the image's
+    assert fraction[2, 0, 2:].max() == 0 and fraction[2, 3].max() == 0  # no farther than the resize's support
+    assert (fraction[2, 2] > 0).all() and (fraction[2, 2] < 0.5).all()  # the line: touches every cell, fills none
+    assert (fraction[:2] == 0).all()
+    assert np.isnan(fraction[3]).all() and list(truth["mask_known"]) == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    "kind, geometry", [("rot15flip", Geometry("crop", 40, 32)), ("rotflip", Geometry("resize", size=(32, 24)))]
+)
+def test_a_mask_takes_the_transform_of_its_image_in_every_view(tmp_path, kind, geometry):
+    mask = np.zeros((50, 60), bool)
+    mask[5:20, 30:55] = True
+    Image.fromarray(mask.astype(np.uint8) * 255).convert("RGB").save(tmp_path / "image.png")
+    images = tail_views(str(tmp_path / "image.png"), geometry, kind)
+    masks = mask_views(mask, geometry, kind)
+    assert len(images) == len(masks)
+    for image, view in zip(images, masks):
+        np.testing.assert_array_equal(image[..., 0], np.round(view * 255).astype(np.uint8))
+
+
+def known_truth(rng, num=30, h=3, w=5):
+    """30 images: classes a (tail, 6 clean), b and c (head, 8 clean + 4 noise each); noise masks random."""
+    category = np.array(["a"] * 6 + ["b"] * 12 + ["c"] * 12)
+    role = np.array(["clean"] * 6 + (["clean"] * 8 + ["noise"] * 4) * 2)
+    fraction = np.zeros((num, h, w), np.float32)
+    noise = role == "noise"
+    fraction[noise] = rng.choice([0.0, 0.0, 0.2, 0.6, 1.0], size=(noise.sum(), h, w))
+    return {
+        "image_ids": np.array([f"id{i}" for i in range(num)]),
+        "category": category,
+        "class_role": np.where(category == "a", "tail", "head"),
+        "role": role,
+        "defect_fraction": fraction,
+        "mask_known": np.ones(num, bool),
+    }
+
+
+def test_every_diagnostic_equals_a_direct_recount():
+    rng = np.random.default_rng(7)
+    truth = known_truth(rng)
+    num, h, w = truth["defect_fraction"].shape
+    order = rng.permutation(num)  # the method saw the images in another order than the manifest's
+    memory = 40
+    provenance = {
+        "image_ids": truth["image_ids"][order],
+        "memory_bank": True,
+        "image": rng.integers(0, num, memory),
+        "cell": rng.integers(0, h * w, memory),
+        "view": np.where(rng.random(memory) < 0.3, rng.integers(1, 4, memory), 0),
+        "view_kind": "rotflip",
+        "filter_score": rng.random((num, h, w)).astype(np.float32),
+        "filter_kept": rng.random((num, h, w)) < 0.8,
+        "tail_predicted": rng.random(num) < 0.3,
+        "class_size_estimate": rng.integers(1, 15, num).astype(float),
+    }
+    view_masks = {i: rng.choice([0.0, 0.7], size=(3, h, w)) for i in range(num)}
+    result = run_diagnostics(truth, provenance, lambda image, kind: view_masks[image])
+    value = result.set_index(["quantity", "subset", "group"])["value"]
+
+    # the recount: one patch at a time, in the provenance's own order
+    def group_of(row):  # the truth row of the provenance's image row
+        return int(np.flatnonzero(truth["image_ids"] == provenance["image_ids"][row])[0])
+
+    def member(t, subset, group, fraction):
+        in_group = group == "all" or truth["class_role"][t] == group
+        if subset == "clean":
+            return in_group and truth["role"][t] == "clean"
+        if truth["role"][t] != "noise" or not in_group:
+            return False
+        return subset == "noise" or (fraction > 0 if subset == "defect" else fraction >= 0.5)
+
+    for subset in ("clean", "noise", "defect", "defect_half"):
+        for group in ("tail", "head", "all"):
+            pool = kept = 0
+            for p in range(num):
+                t = group_of(p)
+                for cell in range(h * w):
+                    if member(t, subset, group, truth["defect_fraction"][t].ravel()[cell]):
+                        pool += 1
+                        kept += provenance["filter_kept"][p].ravel()[cell]
+            in_bank = 0
+            for i in range(memory):
+                t, cell, view = group_of(provenance["image"][i]), provenance["cell"][i], provenance["view"][i]
+                fraction = truth["defect_fraction"][t].ravel()[cell]
+                if view and truth["role"][t] == "noise":
+                    fraction = view_masks[t][view - 1].ravel()[cell]
+                in_bank += member(t, subset, group, fraction)
+            if pool == 0:
+                assert (("enrichment", subset, group) not in value.index) and (
+                    ("removed", subset, group) not in value.index
+                )
+                continue
+            assert value["bank_share", subset, group] == pytest.approx(100 * in_bank / memory)
+            assert value["pool_share", subset, group] == pytest.approx(100 * pool / (num * h * w))
+            assert value["enrichment", subset, group] == pytest.approx((in_bank / memory) / (pool / (num * h * w)))
+            assert value["removed", subset, group] == pytest.approx(100 * (pool - kept) / pool)
+
+    # the filter's AUROC: the share of (defect, clean) pairs ordered right, ties half
+    positives, negatives = [], []
+    for p in range(num):
+        t = group_of(p)
+        for cell in range(h * w):
+            score = provenance["filter_score"][p].ravel()[cell]
+            if truth["role"][t] == "clean":
+                negatives.append(score)
+            elif truth["defect_fraction"][t].ravel()[cell] > 0:
+                positives.append(score)
+    pairs = np.subtract.outer(np.array(positives), np.array(negatives))
+    assert value["filter_auroc", "defect", "all"] == pytest.approx(
+        100 * ((pairs > 0).mean() + 0.5 * (pairs == 0).mean())
+    )
+
+    # the TailSampler against the true tail images (clean images of tail classes)
+    called = {provenance["image_ids"][p] for p in range(num) if provenance["tail_predicted"][p]}
+    true_tail = {
+        truth["image_ids"][t] for t in range(num) if truth["class_role"][t] == "tail" and truth["role"][t] == "clean"
+    }
+    precision, recall = len(called & true_tail) / len(called), len(called & true_tail) / len(true_tail)
+    assert value["tail_precision", "clean", "all"] == pytest.approx(100 * precision)
+    assert value["tail_recall", "clean", "all"] == pytest.approx(100 * recall)
+    if precision + recall:
+        assert value["tail_f1", "clean", "all"] == pytest.approx(200 * precision * recall / (precision + recall))
+    noise_ids = {truth["image_ids"][t] for t in range(num) if truth["role"][t] == "noise"}
+    assert value["noise_called_tail", "noise", "all"] == len(called & noise_ids)
+    sizes = {"a": 6, "b": 12, "c": 12}
+    errors = [
+        abs(provenance["class_size_estimate"][p] - sizes[truth["category"][group_of(p)]])
+        / sizes[truth["category"][group_of(p)]]
+        for p in range(num)
+        if truth["role"][group_of(p)] == "clean"
+    ]
+    assert value["class_size_error", "clean", "all"] == pytest.approx(100 * np.mean(errors))
+
+
+def test_noise_without_masks_keeps_the_image_level_rows_only():
+    rng = np.random.default_rng(1)
+    truth = known_truth(rng)
+    truth["defect_fraction"][truth["role"] == "noise"] = np.nan
+    truth["mask_known"][truth["role"] == "noise"] = False
+    num, h, w = truth["defect_fraction"].shape
+    provenance = {
+        "image_ids": truth["image_ids"],
+        "memory_bank": True,
+        "image": np.arange(num),
+        "cell": np.zeros(num, int),
+        "view": np.zeros(num, int),
+        "view_kind": "none",
+    }
+    result = run_diagnostics(truth, provenance)
+    assert set(result["subset"]) == {"clean", "noise"}
+    noise = result.set_index(["quantity", "subset", "group"])["value"]
+    assert noise["bank_share", "noise", "all"] == pytest.approx(100 * 8 / 30)
+
+
+def test_seed_summary_has_the_auroc_tables_statistics():
+    rows = [
+        dict(
+            dataset="d",
+            tail="pareto",
+            seed=s,
+            model_seed=m,
+            method="x",
+            quantity="enrichment",
+            subset="defect",
+            group="all",
+            unit="ratio",
+            value=v,
+            count=1,
+        )
+        for (s, m), v in {(1, 0): 2.0, (1, 1): 4.0, (2, 0): 6.0, (2, 1): 8.0}.items()
+    ]
+    summary = diagnostics_summary(pd.DataFrame(rows)).iloc[0]
+    assert summary["mean"] == 5.0 and summary["n_seeds"] == 2 and summary["n_model_seeds"] == 2
+    assert summary["std_split"] == pytest.approx(np.std([3.0, 7.0], ddof=1))
+    assert summary["ci_low"] < 3.0 and summary["ci_high"] > 7.0  # a ratio is not clipped to [0, 100]
