@@ -78,6 +78,7 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
 
     # the diagnostics are computed from files: wiped (or changed), they come back without refitting anything
     shutil.rmtree(tmp_path / "results" / "tiny" / "diagnostics")
+    (tmp_path / "results" / "tables" / "tiny_diagnostics.csv").unlink()
     jobs = _planned(tmp_path, config)
     assert jobs["patch_truth"] == 1 and jobs["diagnose"] == 1 and jobs["diagnostics_table"] == 1, jobs
     assert not {"fit_score", "features", "split", "evaluate"} & set(jobs), jobs

@@ -9,7 +9,10 @@ from common import record, timed
 
 
 def bench_diagnostics(args, work):
-    from tailedcore.diagnostics import run_diagnostics
+    from PIL import Image
+
+    from tailedcore.data.images import Geometry
+    from tailedcore.diagnostics import run_diagnostics, view_truth
     from tailedcore.methods.base import FeatureSet, Provenance, build_method
     from tailedcore.scores import read_provenance, write_provenance
 
@@ -54,7 +57,14 @@ def bench_diagnostics(args, work):
         "defect_fraction": np.where(noise[:, None, None], rng.choice([0.0, 0.3, 1.0], (images, *grid)), 0.0),
         "mask_known": np.ones(images, bool),
     }
-    diagnose_seconds, _ = timed(lambda: run_diagnostics(truth, read_provenance(path)))
+    mask = np.zeros((256, 256), np.uint8)
+    mask[100:140, 30:200] = 255  # every noise image's mask, written once: its views are read and transformed
+    Image.fromarray(mask).save(work / "mask.png")
+    masks = {row: str(work / "mask.png") for row in np.flatnonzero(noise)}
+    geometry = Geometry("resize", size=(224, 224))
+    diagnose_seconds, _ = timed(
+        lambda: run_diagnostics(truth, read_provenance(path), view_truth(masks, geometry, grid))
+    )
     added = (build_seconds + write_seconds) / fit_seconds
     size = path.stat().st_size / 2**20
     detail = f"{images * cells:,} training patches, memory {len(origin.image):,} rows, {size:.1f} MiB file"
