@@ -64,6 +64,9 @@ def _rows(properties: dict, schema: dict, prefix: str) -> list[str]:
             rows += _rows(node["properties"], schema, f"{key}.")
         else:
             rows.append(f"| `{key}` | {_allowed(node, schema)} | {_default(node, schema)} | {_text(node, schema)} |")
+            items = node.get("items", {})
+            if node.get("type") == "array" and "properties" in items:  # a list of blocks: each block's keys
+                rows += _rows(items["properties"], schema, f"{key}[].")
     return rows
 
 

@@ -55,16 +55,18 @@ def _notes(paper: pd.DataFrame) -> dict:
     return notes
 
 
-def compare_with_paper(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFrame:
+def compare_with_paper(summary: pd.DataFrame, paper_dataset: str, paper_names: dict | None = None) -> pd.DataFrame:
     """Every cell both have (ours vs the paper, and the difference in points), plus the paper's rows for
-    methods we do not run, marked source = 'quoted'."""
+    methods we do not run, marked source = 'quoted'. ``paper_names``: more of our methods that regenerate a
+    paper row (method -> the paper's row name, e.g. an anomalib WinClip entry -> 'WinCLIP')."""
+    names = {**PAPER_METHOD_NAMES, **(paper_names or {})}
     paper = paper_numbers()
     paper = paper[paper["dataset"] == paper_dataset]
     notes = _notes(paper)
     rows = []
     ours_by_cell = {}
     for record in summary.itertuples(index=False):
-        name = PAPER_METHOD_NAMES.get(record.method, record.method)
+        name = names.get(record.method, record.method)
         ours_by_cell[(record.metric, name, record.tail, record.group)] = (record.method, record.mean, record.std)
     for record in paper.itertuples(index=False):
         key = (record.metric, record.method, record.tail_type, record.class_group)
@@ -85,7 +87,7 @@ def compare_with_paper(summary: pd.DataFrame, paper_dataset: str) -> pd.DataFram
                     note,
                 )
             )
-        elif record.method not in PAPER_METHOD_NAMES.values():
+        elif record.method not in names.values():
             rows.append(
                 (
                     record.metric,

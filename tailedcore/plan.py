@@ -32,7 +32,7 @@ from .data.images import Geometry
 # not rerun anything); scripts read them from `snakemake.config`.
 RUNTIME_KEYS = ("threads", *FEATURE_RUNTIME_KEYS)
 # Keys under `methods:` that are settings, not a method's options block.
-METHOD_SETTINGS = ["run", "seeds", "threads", "device"]
+METHOD_SETTINGS = ["run", "seeds", "threads", "device", "anomalib"]
 WILDCARD_CONSTRAINTS = {
     "dataset": "[a-z][a-z0-9_]*",
     "tail": "pareto|step_k[0-9]+",
@@ -97,7 +97,10 @@ class Plan:
         self.backbone = config["features"]["backbone"]
         self.package_methods = package_methods(basedir)
         self.baseline_rule_files = baseline_rule_files(basedir)
-        self.rule_methods = [Path(p).stem for p in self.baseline_rule_files]
+        # rules/baselines/anomalib.smk runs every entry of methods.anomalib, each a method of its own
+        self.anomalib_entries = {e["name"]: e for e in config["methods"].get("anomalib", [])}
+        self.rule_methods = [Path(p).stem for p in self.baseline_rule_files if Path(p).stem != "anomalib"]
+        self.rule_methods += list(self.anomalib_entries)
         self.sweep = config["sweep"]
         # a sweep point is a derived dataset: the base dataset's images, index and features at another ratio
         self.sweep_points = {
@@ -148,6 +151,11 @@ class Plan:
                     "or fix the name"
                 )
         problems += method_block_problems(config["methods"], known, METHOD_SETTINGS)
+        if self.anomalib_entries:
+            from .anomalib_models import entry_problems
+
+            taken = self.package_methods + [m for m in self.rule_methods if m not in self.anomalib_entries]
+            problems += entry_problems(list(self.anomalib_entries.values()), self.methods, taken)
         if check_devices:
             problems += device_problems(config)
         try:
@@ -324,6 +332,10 @@ class Plan:
     def geometry_params(self) -> dict:
         """The config keys that decide the geometry (coverage depends on these and on gt_rule only)."""
         return {k: self.config["features"].get(k) for k in ("geometry", "resize", "crop", "size")}
+
+    def paper_names(self) -> dict:
+        """Our methods that regenerate a row the paper quotes (an anomalib entry's ``paper_row``)."""
+        return {name: e["paper_row"] for name, e in self.anomalib_entries.items() if e.get("paper_row")}
 
     def method_options(self, method: str) -> dict:
         return dict(self.config["methods"].get(method, {}))

@@ -33,6 +33,7 @@ def make_tables(
     summaries: bool = True,
     reference_method: str = "tailedcore",
     figure_dir=None,
+    paper_names: dict | None = None,
 ) -> list[Path]:
     """Per metric of ``table_metrics``: the wide table (CSV of means; LaTeX mean ± std over split seeds and
     its companion 95 % interval table; Markdown with intervals, both spreads and significant leads), the
@@ -92,7 +93,11 @@ def make_tables(
     extras = summary[summary["metric"].str.startswith("extra_")]  # beyond the paper: kept apart from Tables 1-4
     atomic_csv(extras.round(2), out_dir / f"{dataset}_extra_metrics.csv")
     atomic_csv(per_class, out_dir / f"{dataset}_per_class.csv")
-    comparison = compare_with_paper(summary, compare_with) if compare_with else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    comparison = (
+        compare_with_paper(summary, compare_with, paper_names)
+        if compare_with
+        else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    )
     atomic_csv(comparison.round(2), out_dir / f"{dataset}_vs_paper.csv")
     names = ("tidy", "significance", "extra_metrics", "per_class", "vs_paper")
     return written + [out_dir / f"{dataset}_{name}.csv" for name in names]

@@ -12,6 +12,7 @@ written = make_tables(
     methods=sm.params.methods,
     out_dir=sm.params.out_dir,
     compare_with=sm.params.compare_with,
+    paper_names=sm.params.paper_names,
     table_metrics=tuple(sm.params.table_metrics),
     summaries=sm.params.summaries,
     reference_method=sm.params.reference_method,
