@@ -3,6 +3,7 @@ checks before any job, the backbone's weights (a local file with its sha256, the
 hub), the model built with anomalib's resize, post-processing, evaluator and visualiser off, a manifest's images
 as anomalib batches, the predictions back on the dataset's geometry; rule ``anomalib`` (:mod:`tailedcore.stages.
 anomalib`) puts them together. anomalib, an optional extra (``pip install -e '.[anomalib]'``), is imported late.
+Over 300 lines: one bridge to one library; its parts (entry, checks, weights, model, data) share the entry.
 """
 
 from __future__ import annotations
@@ -225,8 +226,20 @@ def build_model(entry: AnomalibEntry, state: dict | None):
     extras = {"pre_processor": PreProcessor(transform=Compose(steps)), "post_processor": False}
     extras.update(evaluator=False, visualizer=False)
     arguments.update({k: v for k, v in extras.items() if k in accepted})
-    with pretrained_weights(entry, state):
-        return cls(**arguments)
+    try:
+        with pretrained_weights(entry, state):
+            return cls(**arguments)
+    except (OSError, RuntimeError, ValueError) as err:  # hub weights that cannot be had: say what to fetch
+        if entry.weights != "hub":
+            raise
+        from .features.backbones import WeightsNotFoundError
+
+        raise WeightsNotFoundError(
+            f"{entry.name}: {entry.model} could not get its pretrained weights from the hub ({err}). On a machine "
+            f"with internet, fill the cache (python -c \"import timm; timm.create_model('{entry.backbone}', "
+            "pretrained=True)\", or open_clip's for WinClip) and copy ~/.cache/huggingface here, or set the "
+            "entry's weights to {path: <file>, sha256: <its sha256>}"
+        ) from err
 
 
 def set_references(model, entry: AnomalibEntry, *, train, index, geometry, fill, seed: int) -> None:
