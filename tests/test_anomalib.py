@@ -112,6 +112,28 @@ def test_the_wheel_weights_reach_the_anomalib_backbone():
 
 
 @needs_anomalib
+def test_torchvision_weights_from_a_checked_file_reach_a_timm_backbone(tmp_path):
+    """The paper's wide_resnet50_2 with torchvision's V1 weights (not timm's racm_in1k): a torchvision state dict
+    in a local file, its sha256 checked, loads into anomalib's timm backbone name for name."""
+    import torch
+    from torchvision.models import wide_resnet50_2
+
+    weights = wide_resnet50_2(weights=None).state_dict()  # the file's format; random values stand in for V1
+    path = tmp_path / "wide_resnet50_2-95faca4d.pth"
+    torch.save(weights, path)
+    entry = {
+        **PATCHCORE,
+        "backbone": "wide_resnet50_2",
+        "weights": {"path": str(path), "sha256": bridge.sha256_of(path)},
+    }
+    entry = bridge.AnomalibEntry.of({**entry, "init": {"layers": ["layer2", "layer3"]}})
+    model = bridge.build_model(entry, bridge.backbone_state(entry)[0])
+    theirs = model.model.feature_extractor.feature_extractor.state_dict()
+    for key in ("conv1.weight", "layer2.0.conv1.weight", "layer3.5.bn3.running_mean"):
+        assert torch.equal(theirs[key], weights[key])
+
+
+@needs_anomalib
 @pytest.mark.slow
 def test_a_memory_bank_and_a_trained_model_run_through_the_rule_into_the_tables(tmp_path):
     config = config_with(PATCHCORE, STFPM)

@@ -10,6 +10,7 @@ other method. anomalib is an optional extra (``pip install -e '.[anomalib]'``), 
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -67,7 +68,10 @@ def run_anomalib(
     fill = tuple(int(round(255 * m)) for m in entry.normalisation()[0])
     loader = {"batch_size": entry.batch_size, "collate_fn": Images.collate, "num_workers": 0}
     accelerator = "gpu" if device != "cpu" and torch.cuda.is_available() else "cpu"
-    with tempfile.TemporaryDirectory(prefix=f".{entry.name}-", dir=Path(scores_path).parent) as scratch:
+    prefix = f".{entry.name}-"  # Lightning's scratch, beside the scores; a killed job's is removed by the next
+    for stale in Path(scores_path).parent.glob(f"{prefix}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=Path(scores_path).parent) as scratch:
         model = build_model(entry, state)
         if entry.reference_images:  # few-shot: k training images drawn with the model seed, pre-processed
             set_references(model, entry, train=train, index=index, geometry=geometry, fill=fill, seed=seed)
