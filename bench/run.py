@@ -33,7 +33,9 @@ from tailedcore.compute import set_threads  # noqa: E402
 SECTIONS = {
     "index": ("index", ["work"]),
     "greedy": ("greedy", ["patches"]),
+    "greedy_real": ("greedy", []),  # bench_greedy_real: ELPV's real features (bench/real.py)
     "knn": ("knn", ["patches"]),
+    "knn_real": ("knn", []),  # bench_knn_real: ELPV's real features (bench/real.py)
     "lof": ("lof", ["patches"]),
     "tail": ("tail", []),
     "memory": ("memory", ["work"]),
@@ -45,7 +47,10 @@ SECTIONS = {
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="index,features,greedy,knn,lof,tail,estimate,pixels,memory,diagnostics")
+    parser.add_argument(
+        "--sections",
+        default="index,features,greedy,greedy_real,knn,knn_real,lof,tail,estimate,pixels,memory,diagnostics",
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--scale", type=int, default=1, help="multiply the problem sizes (GPU runs)")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
@@ -91,7 +96,7 @@ def main():
             if name not in SECTIONS:
                 raise SystemExit(f"unknown section {name!r}; choose from features, {', '.join(SECTIONS)}")
             module, needs = SECTIONS[name]
-            run = getattr(importlib.import_module(f"sections.{module}"), f"bench_{module}")
+            run = getattr(importlib.import_module(f"sections.{module}"), f"bench_{name}")
             run(args, *[{"patches": patches, "work": work}[need] for need in needs])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

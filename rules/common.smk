@@ -4,6 +4,7 @@ from pathlib import Path
 
 # Light imports only: parsing the workflow must not import torch.
 from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
+from tailedcore.paper import coreset_departure  # the captions' note when the coreset ratio is not the paper's
 from tailedcore.plan import WILDCARD_CONSTRAINTS, Plan, conda_env_file, is_given_folder
 
 SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))

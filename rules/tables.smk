@@ -72,6 +72,7 @@ rule tables:
         summaries=True,
         reference_method=config["evaluation"]["reference_method"],
         figure_dir=lambda wc, output: str(Path(output.image_paired).parent),
+        protocol=coreset_departure(config["methods"]),
         version=VERSION,
     script:
         f"{SCRIPTS}/tables.py"
@@ -116,6 +117,7 @@ rule pixel_table:
         summaries=False,
         reference_method=config["evaluation"]["reference_method"],
         figure_dir=lambda wc, output: str(Path(output.pixel_paired).parent),
+        protocol=coreset_departure(config["methods"]),
         version=VERSION,
     script:
         f"{SCRIPTS}/tables.py"

@@ -1,12 +1,18 @@
-"""Nearest-neighbour search with one interface and two exact backends (faiss, torch); squared L2 distances.
+"""Nearest-neighbour search with one interface and three exact backends; squared L2 distances.
 
-``auto`` picks the faster backend by measurement on the machine it runs on: the first search of a size
-class (memory-bank size to the nearest power of two, dimension, k, device, threads) times both backends on
-a sample of the real memory bank (well under a second) and caches the winner per machine in
-``~/.cache/tailedcore/knn_backends.json`` (``TAILEDCORE_CACHE`` moves it). Which one wins depends on the
-machine: faiss-cpu's flat index beat torch's GEMM on some CPUs and lost on others (bench/run.py, knn). Both
-are exact: the neighbours are the same up to equal-distance ties. On CUDA ``auto`` uses faiss-gpu when faiss
-sees a GPU, else torch on the GPU. Query blocks are sized so the distance block stays under ``block_bytes``.
+* ``torch``: the flat search as one matrix product per query block (|b|^2 - 2 q.b, then + |q|^2);
+* ``faiss``: faiss's flat index (faiss-gpu on CUDA when installed);
+* ``bound`` (:mod:`tailedcore.knn_bound`): skips most of the bank with a lower bound from its leading principal
+  components and computes exact distances only where the bound cannot exclude a row.
+
+``auto`` picks the fastest by measurement on the machine it runs on: the first search of a size class
+(memory-bank size to the nearest power of two, dimension, k, device, threads) times every backend on a sample
+of the real memory bank and queries (interleaved, best of two; a second or two) and caches the winner per
+machine in ``~/.cache/tailedcore/knn_backends.json`` (``TAILEDCORE_CACHE`` moves it). Which one wins depends on
+the machine and the data (bench/run.py, knn). All are exact: the neighbours are the same up to ties within the
+flat searches' float32 rounding. On CUDA ``auto`` uses faiss-gpu when faiss sees a GPU, else torch on the GPU;
+``bound`` is available there for k = 1. Query blocks are sized so the distance block stays under
+``block_bytes``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from .logs import ProgressLog
 CALIBRATION_QUERIES = 2048
 CALIBRATION_MEMORY = 32768
 
-BACKENDS = ("auto", "faiss", "torch")
+BACKENDS = ("auto", "faiss", "torch", "bound")
+EXACT_BACKENDS = ("torch", "faiss", "bound")  # what auto measures (bound: tailedcore.knn_bound)
 
 
 def _faiss_gpus() -> int:
@@ -56,7 +63,16 @@ def knn_search(
         raise ValueError(f"k={k} exceeds the memory bank size {len(memory)}")
     chunk = max(16, min(chunk, block_bytes // (4 * len(memory))))
     if backend == "auto":
-        backend = choose_backend(memory, k, target, chunk)
+        backend = choose_backend(memory, k, target, chunk, queries)
+    if backend == "bound" and (target.type == "cpu" or k == 1):
+        from .knn_bound import BoundIndex
+
+        progress = ProgressLog(f"kNN search (bound) over {len(memory)} memory rows: queries", len(queries))
+        distances, indices, _ = BoundIndex(memory, device=target).search(queries, k, chunk, progress)
+        return distances, indices
+    if backend == "bound":
+        logging.getLogger(__name__).info("kNN bound search on the GPU takes k = 1; flat torch search for k = %d", k)
+        backend = "torch"
     if backend == "faiss":
         import faiss
 
@@ -120,11 +136,12 @@ def _machine() -> str:
 
 def size_class(num_memory: int, dim: int, k: int, device, threads: int) -> str:
     bucket = 1 << max(0, int(round(np.log2(max(1, num_memory)))))
-    return f"{device.type}|m{bucket}|d{dim}|k{k}|t{threads}"
+    return f"v2|{device.type}|m{bucket}|d{dim}|k{k}|t{threads}"  # v2: the bound backend joined the candidates
 
 
-def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> str:
-    """The faster exact backend for this machine and size class, measured once and cached."""
+def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queries: np.ndarray | None = None) -> str:
+    """The fastest exact backend for this machine and size class, measured once and cached: on a sample of the
+    bank and of ``queries`` (the real ones: how much of the bank the bound search skips depends on them)."""
     import json
     import time
 
@@ -135,10 +152,13 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> st
             "kNN on the GPU with torch: this faiss has no GPU build (faiss-gpu: bash envs/install-faiss-gpu.sh)"
         )
         return "torch"
+    candidates = ["torch", "bound"]
     try:
         import faiss  # noqa: F401
+
+        candidates.append("faiss")
     except ImportError:
-        return "torch"
+        pass
     key = size_class(len(memory), memory.shape[1], k, device, torch.get_num_threads())
     path = _cache_file()
     try:
@@ -146,16 +166,26 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384) -> st
     except (OSError, ValueError):
         cache = {}
     known = cache.get(_machine(), {}).get(key)
-    if known in ("faiss", "torch"):
+    if known in candidates:
         return known
     rng = np.random.default_rng(0)
-    sample = memory[rng.choice(len(memory), size=min(len(memory), CALIBRATION_MEMORY), replace=False)]
-    queries = sample[rng.choice(len(sample), size=min(len(sample), CALIBRATION_QUERIES), replace=False)]
-    queries = queries + rng.normal(0, 1e-3, queries.shape).astype(np.float32)
+    sample = memory[np.sort(rng.choice(len(memory), size=min(len(memory), CALIBRATION_MEMORY), replace=False))]
+    if queries is None or len(queries) == 0:
+        queries = sample[rng.choice(len(sample), size=min(len(sample), CALIBRATION_QUERIES), replace=False)]
+        queries = queries + rng.normal(0, 1e-3, queries.shape).astype(np.float32)
+    else:
+        queries = queries[rng.choice(len(queries), size=min(len(queries), CALIBRATION_QUERIES), replace=False)]
     timings = {}
-    for name in ("torch", "faiss", "torch", "faiss"):  # interleaved, best of two
+    from .knn_bound import BoundIndex
+
+    index = BoundIndex(sample)  # fitted once per search, outside the timing: a search has ~10^6 queries
+    index.search(queries[:16], k, chunk)  # the numba kernel compiled or loaded before it is timed
+    for name in candidates * 2:  # interleaved, best of two
         started = time.perf_counter()
-        knn_search(queries, sample, k, name, chunk=chunk, device=device.type)
+        if name == "bound":
+            index.search(queries, k, chunk)
+        else:
+            knn_search(queries, sample, k, name, chunk=chunk, device=device.type)
         timings[name] = min(timings.get(name, float("inf")), time.perf_counter() - started)
     best = min(timings, key=timings.get)
     cache.setdefault(_machine(), {})[key] = best

@@ -16,6 +16,25 @@ PAPER_TABLE_NUMBERS = {
     ("mvtecad", "pixel_auroc"): 3,
     ("visa", "pixel_auroc"): 4,
 }
+# the paper's coreset ratio for every method with a greedy coreset (docs/protocol.md §2.2)
+PAPER_CORESET_RATIO = 0.1
+CORESET_METHODS = ("patchcore", "softpatch", "tailedcore")
+
+
+def coreset_departure(methods: dict) -> str:
+    """A sentence for the captions when a configured method's coreset ratio is not the paper's, else ''."""
+    ratios = {
+        name: float((methods.get(name) or {}).get("coreset_ratio", PAPER_CORESET_RATIO))
+        for name in methods.get("run", [])
+        if name in CORESET_METHODS
+    }
+    departed = {name: ratio for name, ratio in ratios.items() if ratio != PAPER_CORESET_RATIO}
+    if not departed:
+        return ""
+    listed = ", ".join(f"{PAPER_METHOD_NAMES.get(n, n)} {100 * r:g} %" for n, r in departed.items())
+    return f"Coreset ratio not the paper's {100 * PAPER_CORESET_RATIO:g} %: {listed}."
+
+
 # docs/protocol.md §3.2: cells the paper itself contradicts
 KNOWN_TYPOS = {
     ("mvtecad", "image_auroc", "TailedCore", "step_k4", "head"): "typo in the paper: its C_t and all imply 95.55",

@@ -122,11 +122,21 @@ def to_markdown_text(texts: pd.DataFrame) -> str:
 
 
 def metric_texts(
-    part: pd.DataFrame, *, dataset: str, metric: str, tails, methods, compare_with, marks, note: str, resolution=""
+    part: pd.DataFrame,
+    *,
+    dataset: str,
+    metric: str,
+    tails,
+    methods,
+    compare_with,
+    marks,
+    note: str,
+    resolution="",
+    protocol: str = "",
 ):
     """The texts of one metric's table from its rows of the seed summary: ``{suffix: text}`` for ``.tex``
     (mean ± std over split seeds), ``_ci.tex`` (95 % intervals) and ``.md`` (means, intervals, significant
-    leads, both spreads and ``note``)."""
+    leads, both spreads and ``note``). ``protocol``: a departure from the paper's setting, in every caption."""
     table = wide_table(part, tails, methods)
     std = wide_table(part, tails, methods, values="std")
     low = wide_table(part, tails, methods, values="ci_low")
@@ -141,6 +151,7 @@ def metric_texts(
         f"{title} (\\%) on {dataset.replace('_', ' ')}, mean $\\pm$ std over {n_seeds} split seeds"
         f"{shaped}; $C_t$: tail classes, $C_h$: head classes."
         + (" Pixels at each mask's native resolution." if resolution == "native" else "")
+        + (f" {protocol.replace('%', chr(92) + '%')}" if protocol else "")
     )
     spreads = (
         wide_table(part, tails, methods, values="std_split").map(lambda v: "–" if pd.isna(v) else f"{v:.2f}")
@@ -155,10 +166,12 @@ def metric_texts(
         "_ci.tex": to_latex_intervals(
             low,
             high,
-            f"95\\% confidence intervals of Table~\\ref{{tab:{dataset}_{metric}}} ({runs}).",
+            f"95\\% confidence intervals of Table~\\ref{{tab:{dataset}_{metric}}} ({runs})."
+            + (f" {protocol.replace('%', chr(92) + '%')}" if protocol else ""),
             f"tab:{dataset}_{metric}_ci",
         ),
-        ".md": f"{title} (%) on {dataset}: mean over {runs} [95 % confidence interval]{shaped}. Bold: the best "
+        ".md": (f"**{protocol}**\n\n" if protocol else "")
+        + f"{title} (%) on {dataset}: mean over {runs} [95 % confidence interval]{shaped}. Bold: the best "
         "of a column; †: its lead over the runner-up is significant (paired Wilcoxon test on split seed x "
         f"model seed x class, Holm-adjusted p < 0.05; {dataset}_significance.md).\n\n"
         + to_markdown(table, suffix=intervals, marks=marks)

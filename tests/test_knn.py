@@ -39,7 +39,7 @@ def test_auto_measures_once_per_size_class_and_keeps_the_neighbours(tmp_path, mo
     assert (idx_auto == idx_torch).mean() > 0.99  # the rest: equal-distance ties
     cache = json.loads((tmp_path / "knn_backends.json").read_text())
     key = knn.size_class(len(memory), 32, 1, torch.device("cpu"), torch.get_num_threads())
-    assert cache[knn._machine()][key] in ("faiss", "torch")
+    assert cache[knn._machine()][key] in ("faiss", "torch", "bound")
     # a cached choice is used as is, without measuring again
     cache[knn._machine()][key] = "faiss"
     (tmp_path / "knn_backends.json").write_text(json.dumps(cache))
@@ -64,3 +64,80 @@ def test_faiss_search_in_progress_blocks_equals_one_call():
     ours_d, ours_i = knn_search(queries, memory, k=2, backend="faiss", device="cpu")
     np.testing.assert_array_equal(ours_i, indices)
     np.testing.assert_array_equal(ours_d, np.maximum(distances, 0.0))
+
+
+def _exact_order(queries, memory, k):
+    """The k nearest rows by float64 distance, first index on equal distances, and those distances."""
+    exact = ((queries[:, None].astype(np.float64) - memory[None].astype(np.float64)) ** 2).sum(-1)
+    order = np.lexsort((np.broadcast_to(np.arange(len(memory)), exact.shape), exact), axis=1)[:, :k]
+    return np.take_along_axis(exact, order, 1), order
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_bound_search_is_the_exact_nearest_row_first_index_on_ties(k):
+    """The bound backend returns, for every query, the rows of smallest float64 distance (first index on
+    equal distances: duplicated bank rows, queries equal to bank rows) and their distance to float32 rounding,
+    in any block size."""
+    rng = np.random.default_rng(0)
+    # low-rank plus noise, like patch features: the bound prunes, so the margins are exercised
+    memory = (rng.normal(size=(4000, 8)) @ rng.normal(size=(8, 96)) + 0.3 * rng.normal(size=(4000, 96))).astype(
+        np.float32
+    )
+    memory[100], memory[7] = memory[2000], memory[5]
+    queries = (rng.normal(size=(600, 8)) @ rng.normal(size=(8, 96)) + 0.3 * rng.normal(size=(600, 96))).astype(
+        np.float32
+    )
+    queries[:4] = memory[[2000, 5, 7, 3]]
+    want_d, want_i = _exact_order(queries, memory, k)
+    for chunk in (1, 64, 600):
+        distances, indices = knn_search(queries, memory, k, backend="bound", chunk=chunk)
+        np.testing.assert_array_equal(indices, want_i)
+        np.testing.assert_allclose(distances, want_d, rtol=2**-23, atol=0)
+    assert list(indices[:4, 0]) == [100, 5, 5, 3]  # duplicates: the first of equal rows
+
+
+def test_bound_search_skips_most_of_the_bank_and_agrees_with_the_flat_search():
+    from tailedcore.knn_bound import BoundIndex
+
+    rng = np.random.default_rng(1)
+    basis = rng.normal(size=(6, 64))
+    memory = (rng.normal(size=(6000, 6)) @ basis + 0.05 * rng.normal(size=(6000, 64))).astype(np.float32)
+    queries = (rng.normal(size=(1000, 6)) @ basis + 0.05 * rng.normal(size=(1000, 64))).astype(np.float32)
+    index = BoundIndex(memory, k=8)
+    distances, indices, computed = index.search(queries, 1, 256)
+    assert computed < 0.05 * len(queries) * len(memory)  # the bound excluded > 95 % of the pairs
+    flat_d, flat_i = knn_search(queries, memory, 1, backend="torch")
+    np.testing.assert_array_equal(indices, flat_i)
+    np.testing.assert_allclose(distances, flat_d, rtol=1e-4)
+
+
+def test_bound_margins_keep_a_row_at_the_exact_upper_bound():
+    """A bank whose rows all lie at the same distance from the query (a sphere): the bound cannot exclude any,
+    rounding must not drop the first one."""
+    rng = np.random.default_rng(2)
+    directions = rng.normal(size=(500, 32))
+    memory = (directions / np.linalg.norm(directions, axis=1, keepdims=True) * 3.0).astype(np.float32)
+    queries = np.zeros((3, 32), np.float32)
+    want_d, want_i = _exact_order(queries, memory, 1)
+    distances, indices = knn_search(queries, memory, 1, backend="bound")
+    np.testing.assert_array_equal(indices, want_i)
+    np.testing.assert_allclose(distances, want_d, rtol=2**-23)
+
+
+def test_bound_search_torch_refinement_the_cuda_path_is_exact_too():
+    """The refinement CUDA uses (torch operations over every surviving pair), run on the CPU."""
+    from tailedcore.knn_bound import BoundIndex
+
+    rng = np.random.default_rng(4)
+    memory = (rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 48)) + 0.2 * rng.normal(size=(3000, 48))).astype(
+        np.float32
+    )
+    memory[11] = memory[2500]
+    queries = (rng.normal(size=(400, 6)) @ rng.normal(size=(6, 48))).astype(np.float32)
+    queries[0] = memory[2500]
+    want_d, want_i = _exact_order(queries, memory, 1)
+    out = (np.empty((400, 1), np.float32), np.empty((400, 1), np.int64))
+    distances, indices, _ = BoundIndex(memory, k=8)._search_cuda(queries, 1, 128, None, out)
+    np.testing.assert_array_equal(indices, want_i)
+    assert indices[0, 0] == 11
+    np.testing.assert_allclose(distances, want_d, rtol=2**-23)

@@ -170,3 +170,62 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
     assert text.startswith("Estimated time of d") and "4 fits" in text
     assert "What would cut it most: images 3/4 the size per side: about 1.1 min" in text
+
+
+def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_captions():
+    import pandas as pd
+
+    from tailedcore.estimate import estimate_text, plan_seconds
+    from tailedcore.paper import coreset_departure
+    from tailedcore.render import metric_texts
+
+    assert coreset_departure({"run": ["patchcore", "padim"], "patchcore": {"coreset_ratio": 0.1}}) == ""
+    assert coreset_departure({"run": ["tailedcore"]}) == ""  # the default is the paper's
+    methods = {"run": ["patchcore", "tailedcore", "padim"], "seeds": [0], "patchcore": {"coreset_ratio": 0.01}}
+    note = coreset_departure(methods)
+    assert note == "Coreset ratio not the paper's 10 %: PatchCore 1 %."
+    rates = {"greedy_a": 1e-7, "knn_flops": 1e10, "lof_c": 1e-8, "images_per_second": 10.0}
+    sizes = pd.DataFrame({"tail": ["pareto"], "seed": [1], "n_train": [100], "n_tail": [10]})
+    config = config_of()
+    config["features"].update(geometry="crop", resize=224, crop=224, target_dim=256)
+    config["methods"].update(methods)
+    text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
+    paper = {**config["methods"], "patchcore": {"coreset_ratio": 0.1}}
+    total = plan_seconds(sizes=sizes, counts=(400, 50, 4), features=config["features"], methods=paper, rates_=rates)
+    assert f"{note} At the paper's ratio the same run would take about" in text
+    from tailedcore.estimate import _minutes
+
+    assert f"about {_minutes(total['total'])}; the tables say so" in text
+    part = pd.DataFrame(
+        [
+            dict(
+                method="patchcore",
+                tail="pareto",
+                group=g,
+                metric="image_auroc",
+                mean=90.0,
+                std=1.0,
+                ci_low=89.0,
+                ci_high=91.0,
+                std_split=1.0,
+                std_model=float("nan"),
+                n_seeds=2,
+                n_model_seeds=1,
+            )
+            for g in ("tail", "head", "all")
+        ]
+    )
+    texts = metric_texts(
+        part,
+        dataset="d",
+        metric="image_auroc",
+        tails=["pareto"],
+        methods=["patchcore"],
+        compare_with=None,
+        marks=None,
+        note="",
+        protocol=note,
+    )
+    assert r"Coreset ratio not the paper's 10 \%: PatchCore 1 \%." in texts[".tex"]
+    assert r"PatchCore 1 \%." in texts["_ci.tex"]
+    assert texts[".md"].startswith(f"**{note}**")

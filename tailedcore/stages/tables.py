@@ -34,12 +34,14 @@ def make_tables(
     reference_method: str = "tailedcore",
     figure_dir=None,
     paper_names: dict | None = None,
+    protocol: str = "",
 ) -> list[Path]:
     """Per metric of ``table_metrics``: the wide table (CSV of means; LaTeX mean ± std over split seeds and
     its companion 95 % interval table; Markdown with intervals, both spreads and significant leads), the
     per-run group means and, with ``figure_dir``, the paired-difference figure against ``reference_method``.
     With ``summaries``: the tidy summary, the paired comparisons (``<dataset>_significance``), the extra
-    metrics, the per-class table and, with ``compare_with``, the comparison with the paper."""
+    metrics, the per-class table and, with ``compare_with``, the comparison with the paper. ``protocol``: a
+    departure from the paper's setting (``paper.coreset_departure``), written into every table's caption."""
     from ..stats import paired_comparisons
 
     metrics = read_metrics(metric_files)
@@ -68,6 +70,7 @@ def make_tables(
             marks=marks.get(metric),
             note=emptied_note(metrics) + (resolution_note(resolution) if "pixel" in metric else ""),
             resolution=resolution if "pixel" in metric else "",
+            protocol=protocol,
         )
         for suffix, text in texts.items():
             atomic_text(f"{stem}{suffix}", text)

@@ -17,5 +17,6 @@ written = make_tables(
     summaries=sm.params.summaries,
     reference_method=sm.params.reference_method,
     figure_dir=sm.params.figure_dir,
+    protocol=sm.params.protocol,
 )
 log.info("wrote %s", [str(p) for p in written])
