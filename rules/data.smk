@@ -101,7 +101,8 @@ rule index_category:
     conda:
         CONDA_ENV
     params:
-        block=lambda wc: DATASETS[wc.dataset],
+        # what defines the images (kind, categories, masks, the synthetic and ELPV options), never a split
+        # setting: a new noise ratio, tail or split rule reindexes nothing, so no feature cache is recomputed
         identity=lambda wc: category_identity(wc.dataset, wc.category),
         version=VERSION,
     script:

@@ -8,6 +8,7 @@ import difflib
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -53,6 +54,8 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
                 f"{where}: {error.instance!r} is not allowed{suggest(error.instance, error.validator_value)}; "
                 f"choose one of {', '.join(map(str, error.validator_value))}"
             )
+        elif error.validator == "pattern" and len(error.absolute_path) >= 2 and error.absolute_path[-2] == "categories":
+            problems.append(category_name_problem(where, str(error.instance)))
         elif error.validator == "required":
             problems.append(f"{where}: {error.message}")
         elif error.validator in ("oneOf", "anyOf", "allOf") or error.validator == "if":
@@ -60,6 +63,19 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
         else:
             problems.append(f"{where}: {error.message[:200]}")
     return problems
+
+
+def category_name_problem(where: str, name: str) -> str:
+    """Why a category name cannot be used, and the two ways to map such a folder name."""
+    import re
+
+    safe = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "category"
+    return (
+        f"{where}: category {name!r} cannot be used: a category name becomes part of every result path and job "
+        f"name, so it may hold only letters, digits and underscores (A-Z, a-z, 0-9, _). Rename the folder "
+        f"(mv '{name}' {safe}) or, to leave the data as it is, link it under a usable name inside the dataset "
+        f"folder (ln -s '{name}' {safe}), and list {safe!r} in `categories`"
+    )
 
 
 # Keys that were renamed: what to write now (``{value}``: the old value, as a list where the new key is one).
@@ -149,3 +165,41 @@ def put_on_pythonpath(folder: str) -> None:
     environments, cluster jobs and the local venv alike (it sets the variable, it never reads a user's)."""
     current = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (folder, current) if p)
+
+
+def yaml_problems(paths) -> list[str]:
+    """The file, line and column of every config file that is not valid YAML (Snakemake's own message, 'Config
+    file is not valid JSON or YAML', names neither: it reads the files before the workflow runs)."""
+    import yaml
+
+    problems = []
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                yaml.safe_load(handle)
+        except OSError as err:
+            problems.append(f"{path}: cannot be read ({err.strerror})")
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = " ".join(
+                str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part
+            )
+            tab = " (YAML indents with spaces only: replace the tab)" if "'\\t'" in what else ""
+            problems.append(f"{path}{where}: {what or err}{tab}")
+    return problems
+
+
+def main(argv=None) -> int:
+    """``python -m tailedcore.config FILE...``: where a config file stops being YAML, or that all are fine."""
+    paths = list(sys.argv[1:] if argv is None else argv)
+    problems = yaml_problems(paths)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{len(paths)} config file(s) are valid YAML")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

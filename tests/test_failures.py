@@ -219,3 +219,133 @@ def test_bad_configs_fail_a_dry_run_in_seconds_naming_the_key(tmp_path, config, 
     assert run.returncode != 0
     assert expected in output, output[-2000:]
     assert seconds < 5 and len(output.splitlines()) < 15  # seconds of CPU; a few lines, not a schema dump
+
+
+JOB = textwrap.dedent(
+    """
+    import os, signal, sys, types
+    sys.path.insert(0, sys.argv[3])
+    from tailedcore.logs import to_rule_log
+    log = to_rule_log(types.SimpleNamespace(rule="fit_score", log=[sys.argv[1]]))
+    log.info("working")
+    if sys.argv[2] == "kill":
+        held = bytearray(200 * 2**20)
+        held[::4096] = b"x" * len(held[::4096])  # touched: resident
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif sys.argv[2] == "segv":
+        import ctypes
+        ctypes.string_at(0)
+    elif sys.argv[2] == "disk":
+        raise OSError("46080 requested and 11232 written")
+    elif sys.argv[2] == "memory":
+        raise MemoryError("Unable to allocate 12.0 GiB for an array")
+    print("done")
+    """
+)
+
+
+def _job(tmp_path, what: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """A script as Snakemake runs it (under .snakemake/scripts/), calling to_rule_log, then failing as told."""
+    script = tmp_path / ".snakemake" / "scripts" / "tmpjob.fit_score.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(JOB)
+    log = tmp_path / f"{what}.log"
+    run = subprocess.run(
+        [sys.executable, str(script), str(log), what, str(ROOT)], capture_output=True, text=True, timeout=120
+    )
+    return run, log
+
+
+@pytest.mark.parametrize(
+    "what, code, words",
+    [
+        (
+            "kill",
+            128 + 9,
+            "Error in rule fit_score: the job died from SIGKILL (9): most often the kernel's out-of-memory killer, "
+            "else a kill from outside (kill -9, a scheduler's limit).",
+        ),
+        (
+            "segv",
+            128 + 11,
+            "Error in rule fit_score: the job died from SIGSEGV (11): a crash inside compiled code (torch, faiss, "
+            "numba); under a memory limit most often a failed allocation.",
+        ),
+    ],
+)
+def test_a_job_that_dies_from_a_signal_says_so_on_the_terminal_with_its_peak_memory_and_log(
+    tmp_path, what, code, words
+):
+    run, log = _job(tmp_path, what)
+    assert run.returncode == code
+    assert words in run.stderr, run.stderr
+    assert "GiB of the machine's" in run.stderr
+    assert (
+        "if it ran out of memory, what cuts it: a smaller coreset_ratio of the method, or a smaller features.size "
+        "(fewer patches per image); or run fewer jobs at once (--cores)"
+    ) in run.stderr
+    assert f"(its log: {log})" in run.stderr
+    assert words in log.read_text()  # the log says it too, after what the job wrote
+    if what == "kill":
+        peak = float(run.stderr.split("peak memory was ")[1].split(" GiB")[0])
+        assert peak >= 0.19  # the 200 MiB the job held
+    else:
+        assert "Fatal Python error: Segmentation fault" in log.read_text()  # faulthandler: the stack in the log
+
+
+def test_a_full_disk_and_an_exhausted_memory_are_named_in_words(tmp_path):
+    run, log = _job(tmp_path, "disk")
+    assert run.returncode == 1
+    assert "Error in rule fit_score: OSError: 46080 requested and 11232 written\ndisk full: " in run.stderr
+    assert "GiB free; free space there (or move results/ to a larger disk and run from there), then run" in run.stderr
+    run, log = _job(tmp_path, "memory")
+    assert (
+        "Error in rule fit_score: MemoryError: Unable to allocate 12.0 GiB for an array\nout of memory: the job's "
+        "peak memory was "
+    ) in run.stderr
+    assert "what cuts it: a smaller coreset_ratio of the method" in run.stderr
+    run, _ = _job(tmp_path, "ok")
+    assert run.returncode == 0 and run.stderr == ""
+
+
+def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("methods:\n  run: [patchcore]\n")
+    bad = tmp_path / "overlay.yaml"
+    bad.write_text("datasets:\n  synthetic:\n    kind: synthetic\n   noise_ratio: 0.1\n")
+    tabbed = tmp_path / "tabbed.yaml"
+    tabbed.write_text("splits:\n\tseeds: [1]\n")
+    run = subprocess.run(
+        [sys.executable, "-m", "tailedcore.config", str(good), str(bad), str(tabbed)], capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    assert run.stdout.splitlines() == [
+        f"{bad}, line 4, column 4: while parsing a block mapping expected <block end>, but found "
+        "'<block mapping start>'",
+        f"{tabbed}, line 2, column 1: while scanning for the next token found character '\\t' that cannot start "
+        "any token (YAML indents with spaces only: replace the tab)",
+    ]
+    # Snakemake's own message names neither: the README sends the user to this command
+    dry = subprocess.run(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--configfile", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Config file is not valid JSON or YAML" in dry.stdout + dry.stderr
+    assert "python -m tailedcore.config" in (ROOT / "README.md").read_text()
+
+
+def test_a_category_name_that_cannot_be_used_says_which_characters_and_how_to_map_the_folder():
+    from tailedcore.config import schema_problems
+
+    config = {
+        "datasets": {"d": {"kind": "folder", "path": "/data", "noise_ratio": 0.1, "categories": ["a", "beta two"]}}
+    }
+    problems = schema_problems(config, ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    assert (
+        "datasets.d.categories.1: category 'beta two' cannot be used: a category name becomes part of every result "
+        "path and job name, so it may hold only letters, digits and underscores (A-Z, a-z, 0-9, _). Rename the "
+        "folder (mv 'beta two' beta_two) or, to leave the data as it is, link it under a usable name inside the "
+        "dataset folder (ln -s 'beta two' beta_two), and list 'beta_two' in `categories`"
+    ) in problems

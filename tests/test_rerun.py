@@ -76,6 +76,30 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
     assert jobs["split"] == 1 and jobs["fit_score"] == 2 and jobs["evaluate"] == 1
     assert "features" not in jobs and "index" not in jobs and "coverage" not in jobs
 
+    # a split setting (noise ratio, split rules, tails) redraws the splits and what follows, never the index,
+    # the coverage or a feature cache
+    after_split = {"check_dataset", "split", "patch_truth", "fit_score", "evaluate", "diagnose", "diagnostics_table"}
+    after_split |= {"tables", "pixel_table", "figures", "runtime_table", "all"}
+    for change in (
+        lambda c: c["datasets"]["tiny"].update(noise_ratio=0.2),
+        lambda c: c["splits"].setdefault("rules", {}).update(tail_threshold=5),
+    ):
+        changed = copy.deepcopy(config)
+        change(changed)
+        jobs = _planned(tmp_path, changed)
+        jobs.pop("total")
+        assert set(jobs) == after_split, jobs
+    changed = copy.deepcopy(config)
+    changed["splits"]["tails"] = [*config["splits"]["tails"], "step_k4"]  # a new tail: its own split and fits
+    jobs = _planned(tmp_path, changed)
+    assert jobs["split"] == 1 and not {"index_category", "index", "coverage", "features"} & set(jobs), jobs
+    # a feature setting: the feature caches and everything after them, not the index or the coverage
+    changed = copy.deepcopy(config)
+    changed["features"]["patch_size"] = 5
+    jobs = _planned(tmp_path, changed)
+    assert jobs["features"] == len(config["datasets"]["tiny"]["categories"]), jobs
+    assert not {"index_category", "index", "coverage", "split"} & set(jobs), jobs
+
     # the diagnostics are computed from files: wiped (or changed), they come back without refitting anything
     shutil.rmtree(tmp_path / "results" / "tiny" / "diagnostics")
     (tmp_path / "results" / "tables" / "tiny_diagnostics.csv").unlink()

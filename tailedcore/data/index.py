@@ -65,7 +65,7 @@ def category_has_masks(root: str | Path, category: str) -> bool:
 
 
 def build_mvtec_index(
-    root: str | Path, categories: list[str] | tuple[str, ...], masks: bool | str = "auto"
+    root: str | Path, categories: list[str] | tuple[str, ...], masks: bool | str = "auto", odd_masks: str = "refuse"
 ) -> pd.DataFrame:
     """Index an MVTec-AD-layout folder: ``<category>/{train/good, test/<label>, ground_truth/<label>}``.
 
@@ -118,7 +118,8 @@ def build_mvtec_index(
                             "remove the image, or set the dataset's `masks: false` (image labels only)"
                         )
                 rows.append(_row(category, "test", label, image, mask))
-    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, f"in the dataset folder {root}")
+    where = f"in the dataset folder {root}"
+    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, where, odd_masks)
 
 
 def _row(category: str, split: str, label: str, image: Path, mask: Path | None) -> dict:
@@ -132,13 +133,12 @@ def _row(category: str, split: str, label: str, image: Path, mask: Path | None) 
     }
 
 
-def _headers(paths: list[str]) -> list[tuple | str]:
-    """Header of every file: (width, height, mode), or the error text of an unreadable one."""
-    from .images import header
+def _each(read, paths: list[str]) -> list:
+    """``read(path)`` of every file in a thread pool, or the error text of a file it fails on."""
 
     def one(path):
         try:
-            return header(path)
+            return read(path)
         except Exception as err:  # noqa: BLE001 - every unreadable file is reported, whatever the reason
             return f"{type(err).__name__}: {err}"
 
@@ -146,10 +146,40 @@ def _headers(paths: list[str]) -> list[tuple | str]:
         return list(pool.map(one, paths, chunksize=64))
 
 
-def finish_index(index: pd.DataFrame, problems: list[str] | None = None, where: str = "in the dataset") -> pd.DataFrame:
+def _headers(paths: list[str]) -> list[tuple | str]:
+    """Header of every file: (width, height, mode), or the error text of an unreadable one."""
+    from .images import header
+
+    return _each(header, paths)
+
+
+def mask_problem(mask: str, info: dict, instance_ids: bool = False) -> str | None:
+    """Why a mask is not a clean two-valued one (None when it is): a lossy format, or pixel values other than
+    0 and its largest (``instance_ids``: VisA's lossless masks number their defects, so only a lossy format
+    counts there)."""
+    if not info["lossy"] and (instance_ids or not info["ambiguous"]):
+        return None
+    what = f"a {info['format']} mask (lossy compression)" if info["lossy"] else "the mask is not two-valued"
+    return (
+        f"{mask}: {what}: {info['ambiguous']:,} of its {info['defect']:,} pixels above 0 are ambiguous (neither 0 "
+        "nor its largest value)"
+    )
+
+
+def finish_index(
+    index: pd.DataFrame,
+    problems: list[str] | None = None,
+    where: str = "in the dataset",
+    odd_masks: str = "refuse",
+    instance_ids: bool = False,
+) -> pd.DataFrame:
     """Read every image's and mask's header, add the sizes, check the invariants every stage relies on and
     sort by (category, split, label, image_id). ``problems`` found earlier (layout) are listed with the
-    header problems, every offender in one error."""
+    header problems, every offender in one error. Every image's body is checked for truncation
+    (:func:`~tailedcore.data.images.body_problem`) and every mask decoded: a lossy or not two-valued one is a
+    problem under ``odd_masks: refuse``, a note (``index.attrs["notes"]``) under ``binarize`` (> 0 = defect)."""
+    from .images import body_problem, mask_values
+
     problems = list(problems or [])
     dup = index["image_id"][index["image_id"].duplicated()]
     if len(dup):
@@ -159,12 +189,18 @@ def finish_index(index: pd.DataFrame, problems: list[str] | None = None, where: 
         if not (test["label"] != "good").any():
             problems.append(f"category {category} has no anomalous test image; AUROC is undefined")
     image_headers = _headers(index["image_path"].tolist())
+    bodies = _each(body_problem, index["image_path"].tolist())
     has_mask = index["mask_path"] != ""
     mask_headers = dict(zip(index.index[has_mask], _headers(index.loc[has_mask, "mask_path"].tolist()), strict=True))
+    mask_infos = dict(zip(index.index[has_mask], _each(mask_values, index.loc[has_mask, "mask_path"].tolist())))
+    odd, notes = [], []
     widths, heights = [], []
-    for row, image, image_header in zip(index.index, index["image_path"], image_headers, strict=True):
-        if isinstance(image_header, str):
-            problems.append(f"{image}: unreadable image ({image_header}); replace or delete it")
+    for row, image, image_header, body in zip(index.index, index["image_path"], image_headers, bodies, strict=True):
+        if isinstance(image_header, str) or body is not None:
+            problems.append(
+                f"{image}: unreadable image ({body if isinstance(image_header, tuple) else image_header})"
+                "; replace or delete it"
+            )
             widths.append(0)
             heights.append(0)
             continue
@@ -179,8 +215,24 @@ def finish_index(index: pd.DataFrame, problems: list[str] | None = None, where: 
                     f"{mask}: mask is {mask_header[0]}x{mask_header[1]} but its image {image} is "
                     f"{image_header[0]}x{image_header[1]} (width x height); a mask must have its image's size"
                 )
+            elif isinstance(mask_infos[row], str):
+                problems.append(f"{mask}: unreadable mask ({mask_infos[row]}); replace or delete it")
+            elif (why := mask_problem(mask, mask_infos[row], instance_ids)) is not None:
+                odd.append((why, mask_infos[row]["ambiguous"]))
+    if odd and odd_masks == "refuse":
+        problems += [
+            f"{why}; save the masks as PNG with two values, or set the dataset's `odd_masks: binarize` to take "
+            "every pixel above 0 as defect"
+            for why, _ in odd
+        ]
+    elif odd:
+        notes.append(
+            f"{len(odd)} mask(s) lossy or not two-valued ({sum(n for _, n in odd):,} ambiguous pixels) binarised at "
+            f"> 0 as the dataset's `odd_masks: binarize` says, e.g. {odd[0][0]}"
+        )
     raise_all(problems, where)
     index = index.assign(width=widths, height=heights)
+    index.attrs["notes"] = notes
     return index.sort_values(["category", "split", "label", "image_id"], kind="stable").reset_index(drop=True)
 
 
@@ -196,7 +248,9 @@ def read_index(path: str | Path) -> pd.DataFrame:
         ) from err
 
 
-def build_visa_index(root: str | Path, categories: list[str] | tuple[str, ...]) -> pd.DataFrame:
+def build_visa_index(
+    root: str | Path, categories: list[str] | tuple[str, ...], odd_masks: str = "refuse"
+) -> pd.DataFrame:
     """Index VisA straight from ``split_csv/1cls.csv`` (columns object, split, label, image, mask); no copying.
 
     ``normal`` becomes label ``good``, anything else ``bad``, as in the official conversion.
@@ -232,4 +286,5 @@ def build_visa_index(root: str | Path, categories: list[str] | tuple[str, ...]) 
                 problems.append(f"mask {mask} (listed in {csv_path}) is missing; re-extract the VisA archive")
                 continue
         rows.append(_row(record.object, record.split, label, image, mask))
-    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, f"in the VisA folder {root}")
+    where = f"in the VisA folder {root}"  # its lossless masks number their defects: only a lossy one is odd
+    return finish_index(pd.DataFrame(rows, columns=INDEX_COLUMNS[:6]), problems, where, odd_masks, instance_ids=True)

@@ -55,13 +55,15 @@ def dataset_root(marker: str | Path) -> Path:
         ) from None
 
 
-def build_category_index(block: dict, marker: str | Path, category: str, output: str | Path) -> pd.DataFrame:
+def build_category_index(
+    block: dict, marker: str | Path, category: str, output: str | Path, odd_masks: str = "refuse"
+) -> pd.DataFrame:
     """The index rows of one category, every file's header checked (all offenders listed at once)."""
     root = dataset_root(marker)
     if block["kind"] == "visa":
-        index = build_visa_index(root, [category])
+        index = build_visa_index(root, [category], odd_masks)
     else:
-        index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
+        index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
     atomic_csv(index, output)
     return index
 
@@ -105,13 +107,15 @@ def check_dataset(
     from ..splits import SplitRules, size_problems
 
     root = dataset_root(marker)
-    problems, parts, sizes = [], [], {}
+    problems, parts, sizes, notes = [], [], {}, []
     for category in categories:
         try:
+            odd_masks = block.get("odd_masks", "refuse")
             if block["kind"] == "visa":
-                part = build_visa_index(root, [category])
+                part = build_visa_index(root, [category], odd_masks)
             else:
-                part = build_mvtec_index(root, [category], masks=block.get("masks", "auto"))
+                part = build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
+            notes += [f"{category}: {note}" for note in part.attrs.get("notes", [])]
             parts.append(part)
             sizes[category] = int((part["split"] == "train").sum())
         except DatasetLayoutError as err:
@@ -139,6 +143,10 @@ def check_dataset(
         )
     listing.unlink(missing_ok=True)
     report = f"# Check of {dataset}: no problem\n\n{checked}; every configured split can be drawn.\n"
+    if notes:
+        report += "\n" + "\n".join(f"- {note}" for note in notes) + "\n"
+        for note in notes:
+            logging.getLogger("tailedcore").warning(note)
     if config is not None and parts:
         try:
             report += "\n" + planned_time(index, dataset, splits, block, config) + "\n"
