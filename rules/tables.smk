@@ -206,6 +206,31 @@ rule diagnostics_table:
         f"{SCRIPTS}/diagnostics_tables.py"
 
 
+# Cost beside accuracy: what every run cost, measured inside its fit job, beside its image AUROC.
+rule cost_table:
+    input:
+        reports=lambda wc: run_files("report", wc.dataset),
+        metrics=lambda wc: run_files("metrics", wc.dataset),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/{{dataset}}_cost.csv",
+            category="Runtime",
+            labels={"dataset": "{dataset}", "table": "cost beside accuracy"},
+            caption="../workflow/report/table_cost.rst",
+        ),
+        md=f"{RESULTS}/tables/{{dataset}}_cost.md",
+    log:
+        f"{RESULTS}/logs/cost_table/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        tails=TAILS,
+        methods=METHODS,
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/cost_table.py"
+
+
 rule runtime_table:
     input:
         unpack(runtime_inputs),

@@ -41,3 +41,46 @@ def set_threads(threads: int) -> None:
     threads = max(1, int(threads))
     torch.set_num_threads(threads)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+# Seconds spent in the named parts of a fit (coreset, filter, tail_sampler), for the cost table: each sampler
+# adds its own time; a fit job reads them after the fit (``part_seconds``).
+_PARTS: dict[str, float] = {}
+
+
+class timed_part:
+    """``with timed_part("coreset"):`` (or ``@timed_part("coreset")`` on a function) adds the block's wall time
+    to the part's total."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, function):
+        import functools
+
+        @functools.wraps(function)
+        def timed(*args, **kwargs):
+            with timed_part(self.name):
+                return function(*args, **kwargs)
+
+        return timed
+
+    def __enter__(self):
+        import time
+
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        import time
+
+        _PARTS[self.name] = _PARTS.get(self.name, 0.0) + time.perf_counter() - self.started
+        return False
+
+
+def reset_parts() -> None:
+    _PARTS.clear()
+
+
+def part_seconds() -> dict[str, float]:
+    return dict(_PARTS)

@@ -55,6 +55,8 @@ TABLE_FILES = (
     "per_class.csv",
     "vs_paper.csv",
     "runtime.csv",
+    "cost.csv",
+    "cost.md",
     "diagnostics.csv",
     "diagnostics.md",
 )

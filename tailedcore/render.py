@@ -1,4 +1,8 @@
-"""Rendering of the tables: LaTeX (booktabs) and GitHub Markdown, captions and the notes under them."""
+"""Rendering of the tables: LaTeX (booktabs) and GitHub Markdown, captions and the notes under them.
+
+Over 300 lines: one renderer per table (metric tables, significance, diagnostics, cost), sharing the cell formats
+and notes; split up, the tables' formats could drift apart.
+"""
 
 from __future__ import annotations
 
@@ -286,3 +290,39 @@ def diagnostics_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str
                 ]
             lines += [f"## {quantity}, {subset}", "", title, "", to_markdown_text(texts)]
     return "\n".join(lines)
+
+
+def cost_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], methods: list[str]) -> str:
+    """What every number cost, per tail type: a row per method with its image AUROC over all classes and the
+    cost of its runs (mean over split seeds x model seeds, ± the standard deviation over split seeds)."""
+    from .tables import COST_COLUMNS
+
+    order = ["image AUROC (all)"] + [name for name, _ in COST_COLUMNS.values()]
+    lines = [
+        f"Cost beside accuracy on {dataset}, measured inside each fit job: mean over runs (± std over split "
+        "seeds). Fit seconds include the coreset, the denoising filter and the TailSampler; inference = scoring "
+        "the test images on the cached features; model MiB: what a method keeps to score (its memory bank; PaDiM's "
+        "Gaussians).\n"
+    ]
+    for tail in tails:
+        part = summary[summary["tail"] == tail]
+        columns = [q for q in order if q in set(part["quantity"])]
+        if part.empty:
+            continue
+        lines += [f"\n**{tail}**\n", "| method | " + " | ".join(columns) + " | device |"]
+        lines.append("|---" * (len(columns) + 2) + "|")
+        for method in methods:
+            cells = part[part["method"] == method].set_index("quantity")
+            if cells.empty:
+                continue
+            texts = []
+            for quantity in columns:
+                if quantity not in cells.index:
+                    texts.append("–")
+                    continue
+                cell = cells.loc[quantity]
+                spread = f" ± {cell['std_split']:.3g}" if pd.notna(cell["std_split"]) else ""
+                texts.append(f"{cell['mean']:.4g}{spread}")
+            device = cells["device"].dropna().iloc[0] if cells["device"].notna().any() else ""
+            lines.append(f"| {method} | " + " | ".join(texts) + f" | {device} |")
+    return "\n".join(lines) + "\n"

@@ -124,3 +124,65 @@ def runtime_table(stages: dict[str, list[str]]) -> pd.DataFrame:
         .round(2)
         .reset_index()
     )
+
+
+# what each run cost (run_method's report["cost"]), in the units of the cost table
+COST_COLUMNS = {
+    "fit_seconds": ("fit s", 1.0),
+    "coreset_seconds": ("coreset s", 1.0),
+    "filter_seconds": ("filter s", 1.0),
+    "tail_sampler_seconds": ("TailSampler s", 1.0),
+    "inference_seconds_per_image": ("inference ms / image", 1e3),
+    "inference_throughput_fps": ("images / s", 1.0),
+    "memory_bank_rows": ("bank rows", 1.0),
+    "model_bytes": ("model MiB", 2.0**-20),
+    "peak_rss_bytes": ("peak RSS GiB", 2.0**-30),
+    "peak_gpu_bytes": ("peak GPU GiB", 2.0**-30),
+}
+
+
+def cost_runs(reports: dict[str, dict]) -> pd.DataFrame:
+    """One row per run and cost quantity (``path -> report``; the split and model seeds from the path
+    ``.../<tail>/seed<N>/model<M>/<method>.json``), in the cost table's units; runs without a recorded cost (a
+    baseline rule that writes none) are left out."""
+    import re
+
+    rows = []
+    for path, report in reports.items():
+        cost = report.get("cost")
+        found = re.search(r"/([^/]+)/seed(\d+)/model(\d+)/([^/]+)\.json$", str(path).replace("\\", "/"))
+        if not cost or not found:
+            continue
+        tail, seed, model_seed, method = found.group(1), int(found.group(2)), int(found.group(3)), found.group(4)
+        for key, (name, scale) in COST_COLUMNS.items():
+            if key in cost:
+                rows.append(
+                    dict(
+                        method=method,
+                        tail=tail,
+                        seed=seed,
+                        model_seed=model_seed,
+                        quantity=name,
+                        value=float(cost[key]) * scale,
+                        device=cost.get("device", ""),
+                    )
+                )
+    return pd.DataFrame(rows, columns=["method", "tail", "seed", "model_seed", "quantity", "value", "device"])
+
+
+def cost_summary(runs: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, tail, quantity): the mean over runs, the spreads and the 95 % interval (bounded below by
+    0), like every other number; with each cell's image AUROC over all classes beside it (``per_seed``: the
+    group means of the metrics)."""
+    from .stats import cell_statistics
+
+    auroc = per_seed[(per_seed["metric"] == "image_auroc") & (per_seed["group"] == "all")]
+    auroc = auroc.assign(quantity="image AUROC (all)")[["method", "tail", "seed", "model_seed", "quantity", "value"]]
+    both = pd.concat([auroc, runs.drop(columns="device")], ignore_index=True)
+    rows = []
+    for (method, tail, quantity), part in both.groupby(["method", "tail", "quantity"], sort=False):
+        bounds = (0.0, 100.0) if quantity.startswith("image AUROC") else (0.0, float("inf"))
+        rows.append(dict(method=method, tail=tail, quantity=quantity, **cell_statistics(part, bounds)))
+    summary = pd.DataFrame(rows)
+    devices = runs.groupby(["method", "tail"])["device"].agg(lambda d: ",".join(sorted(set(d))))
+    return summary.merge(devices.rename("device").reset_index(), on=["method", "tail"], how="left")

@@ -61,6 +61,7 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
         "pixel_table": 1,
         "figures": 1,
         "runtime_table": 1,
+        "cost_table": 1,  # the fit's cost beside its AUROC
         "all": 1,
     }
 
@@ -79,7 +80,7 @@ def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_chan
     # a split setting (noise ratio, split rules, tails) redraws the splits and what follows, never the index,
     # the coverage or a feature cache
     after_split = {"check_dataset", "split", "patch_truth", "fit_score", "evaluate", "diagnose", "diagnostics_table"}
-    after_split |= {"tables", "pixel_table", "figures", "runtime_table", "all"}
+    after_split |= {"tables", "pixel_table", "figures", "runtime_table", "cost_table", "all"}
     for change in (
         lambda c: c["datasets"]["tiny"].update(noise_ratio=0.2),
         lambda c: c["splits"].setdefault("rules", {}).update(tail_threshold=5),

@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -188,3 +189,51 @@ def test_the_per_class_bars_name_the_shaded_tail_classes(monkeypatch):
         lambda f: f.per_class_bars(per_class, "image_auroc", tail="step_k1", seed=1, title="t", stem="x"),
     )
     assert texts[:3] == ["patchcore", "tailedcore", "tail class"]
+
+
+def test_the_cost_table_aggregates_every_run_like_every_other_number_beside_its_auroc():
+    import pandas as pd
+
+    from tailedcore.render import cost_markdown
+    from tailedcore.tables import cost_runs, cost_summary
+
+    def report(fit, per_image, rows):
+        return {
+            "cost": {
+                "fit_seconds": fit,
+                "coreset_seconds": fit / 2,
+                "filter_seconds": 0.0,
+                "tail_sampler_seconds": 0.0,
+                "inference_seconds_per_image": per_image,
+                "inference_throughput_fps": 1 / per_image,
+                "memory_bank_rows": rows,
+                "model_bytes": rows * 1024,
+                "peak_rss_bytes": 2**30,
+                "device": "cpu",
+            }
+        }
+
+    reports = {
+        "r/d/scores/step_k1/seed1/model0/patchcore.json": report(10.0, 0.002, 100),
+        "r/d/scores/step_k1/seed2/model0/patchcore.json": report(20.0, 0.004, 300),
+        "r/d/scores/step_k1/seed1/model0/baseline.json": {"fit_seconds": 3.0},  # a rule without a cost: left out
+    }
+    runs = cost_runs(reports)
+    assert set(runs["method"]) == {"patchcore"} and set(runs["seed"]) == {1, 2}
+    per_seed = pd.DataFrame(
+        [
+            dict(metric="image_auroc", method="patchcore", tail="step_k1", seed=s, model_seed=0, group="all", value=v)
+            for s, v in ((1, 80.0), (2, 90.0))
+        ]
+    )
+    summary = cost_summary(runs, per_seed).set_index("quantity")
+    assert summary.loc["fit s", "mean"] == pytest.approx(15.0)
+    assert summary.loc["fit s", "std_split"] == pytest.approx(np.std([10.0, 20.0], ddof=1))
+    assert summary.loc["inference ms / image", "mean"] == pytest.approx(3.0)
+    assert summary.loc["model MiB", "mean"] == pytest.approx(200 * 1024 / 2**20)
+    assert summary.loc["image AUROC (all)", "mean"] == pytest.approx(85.0)
+    assert summary.loc["fit s", "ci_low"] >= 0.0  # a time's interval is bounded below by 0
+    text = cost_markdown(summary.reset_index(), dataset="d", tails=["step_k1"], methods=["patchcore", "baseline"])
+    assert "| method | image AUROC (all) | fit s | coreset s |" in text
+    assert "| patchcore | 85 ± 7.07 | 15 ± 7.07 | 7.5 ± 3.54 | 0 ± 0 | 0 ± 0 | 3 ± 1.41 |" in text
+    assert "baseline" not in text.split("**step_k1**")[1]

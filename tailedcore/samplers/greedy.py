@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import torch
 
-from ..compute import current_device, resolve_device
+from ..compute import current_device, resolve_device, timed_part
 from .kcenter import greedy_clusters
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ def _greedy_torch(points: np.ndarray, num_select: int, start: int, device: torch
     return selected.cpu().numpy()
 
 
+@timed_part("coreset")
 def greedy_coreset(
     features,
     ratio: float,

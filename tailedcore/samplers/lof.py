@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..compute import current_device, resolve_device
+from ..compute import current_device, resolve_device, timed_part
 from ..logs import ProgressLog
 from .greedy import random_projection
 
@@ -38,6 +38,7 @@ def local_outlier_factor(points: torch.Tensor, k: int) -> torch.Tensor:
     return (neighbour_lrd / lrd.unsqueeze(2)).mean(dim=2)
 
 
+@timed_part("filter")
 def positionwise_lof(
     patches: np.ndarray,
     k: int,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..compute import timed_part
+
 
 @dataclass(frozen=True)
 class TailSamplerConfig:
@@ -102,6 +104,7 @@ def tail_cut(sizes: list[int], mass_cap: float) -> tuple[int, int]:
     return elbow, cap
 
 
+@timed_part("tail_sampler")
 def estimate_tail(embeddings: np.ndarray, config: TailSamplerConfig = TailSamplerConfig()) -> TailEstimate:
     sim = similarity_matrix(embeddings)
     if config.mode == "ada_trim_min":

@@ -8,6 +8,7 @@ from __future__ import annotations
 import platform
 import shutil
 import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -94,6 +95,48 @@ def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
     }
 
 
+def fit_cost(model, fit_seconds: float, score_seconds: float, test_images: int, device) -> dict:
+    """What one run cost, measured inside its job: fit seconds (and of them the coreset, the denoising filter and
+    the TailSampler), scoring seconds per test image and images per second (named as in anomalib's throughput
+    proposal), memory-bank rows, the bytes a method keeps to score (its bank; PaDiM: its Gaussians), peak RSS
+    and, on a GPU, peak GPU memory."""
+    import resource
+
+    import torch
+
+    from ..compute import part_seconds
+
+    parts = part_seconds()
+    memory = getattr(model, "memory", None)
+    cost = {
+        "fit_seconds": fit_seconds,
+        "coreset_seconds": parts.get("coreset", 0.0),
+        "filter_seconds": parts.get("filter", 0.0),
+        "tail_sampler_seconds": parts.get("tail_sampler", 0.0),
+        "inference_seconds": score_seconds,
+        "inference_seconds_per_image": score_seconds / max(test_images, 1),
+        "inference_throughput_fps": test_images / score_seconds if score_seconds > 0 else float("nan"),
+        "memory_bank_rows": int(len(memory)) if memory is not None else 0,
+        "model_bytes": int(memory.nbytes) if memory is not None else int(_parameter_bytes(model)),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux: KiB
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        cost["peak_gpu_bytes"] = int(torch.cuda.max_memory_allocated())
+    return cost
+
+
+def _parameter_bytes(model) -> int:
+    """What a model without a memory bank keeps (PaDiM: its per-position means and inverse covariances)."""
+    total = 0
+    for value in vars(model).values():
+        if isinstance(value, np.ndarray):
+            total += value.nbytes
+        elif hasattr(value, "element_size") and hasattr(value, "nelement"):
+            total += value.element_size() * value.nelement()
+    return total
+
+
 def run_method(
     *,
     method: str,
@@ -117,7 +160,7 @@ def run_method(
     (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
     import torch
 
-    from ..compute import set_device, set_threads
+    from ..compute import reset_parts, set_device, set_threads
     from ..features.cache import FeatureStore
     from ..methods.base import build_method
 
@@ -135,9 +178,12 @@ def run_method(
     prefix = f".{method}-views-"  # tail views spilled during the fit, removed after it
     for stale in Path(scores_path).parent.glob(f"{prefix}*"):  # left by a killed job of this method and folder
         shutil.rmtree(stale, ignore_errors=True)
+    reset_parts()
+    fit_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=prefix, dir=Path(scores_path).parent) as scratch:
         train.augment = _augmenter(info.loc[train.image_ids, "image_path"].tolist(), features, Path(scratch))
         report = model.fit(train)
+        fit_seconds = time.perf_counter() - fit_started
         train_ids, grid = train.image_ids, train.patches.shape[1:3]
         del train
     if getattr(model, "provenance", None) is None:
@@ -146,6 +192,7 @@ def run_method(
     if "predicted_tail_images" in report:
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]
+    score_started = time.perf_counter()
     image_ids, image_scores, patch_scores = [], [], []
     for _, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
         scores = model.score(feature_set(store, part))
@@ -154,6 +201,7 @@ def run_method(
         image_ids += part["image_id"].tolist()
         image_scores.append(scores.image_scores)
         patch_scores.append(scores.patch_scores)
+    report["cost"] = fit_cost(model, fit_seconds, time.perf_counter() - score_started, len(image_ids), resolved)
     report.update(
         {
             "method": method,

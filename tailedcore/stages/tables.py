@@ -249,3 +249,16 @@ def make_noise_sweep(
             stem.with_name(f"{stem.name}_diagnostics"),
         )
     return summary
+
+
+def make_cost_table(*, report_files: list[str], metric_files: list[str], dataset: str, tails, methods, csv_out, md_out):
+    """``<dataset>_cost.{csv,md}``: what every run cost (from the fit reports) beside its image AUROC, aggregated
+    over split seeds and model seeds like every other number."""
+    from ..render import cost_markdown
+    from ..tables import cost_runs, cost_summary
+
+    reports = {path: json.loads(Path(path).read_text()) for path in report_files}
+    summary = cost_summary(cost_runs(reports), group_means(read_metrics(metric_files)))
+    atomic_csv(summary.round(6), csv_out)
+    atomic_text(md_out, cost_markdown(summary, dataset=dataset, tails=tails, methods=methods))
+    return summary
