@@ -240,3 +240,54 @@ def test_the_score_contract_has_one_stable_import_path(tmp_path):
             patch_scores=np.zeros((2, 3, 3)),
             report={},
         )
+
+
+SCRIPT_IMPORTS = ("tailedcore.logs", "tailedcore.gpu", "tailedcore.stages.", "pathlib")
+
+
+def _is_log_line(node) -> bool:
+    call = node.value if isinstance(node, ast.Expr) else None
+    return (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and isinstance(call.func.value, ast.Name)
+        and call.func.value.id == "log"
+    )
+
+
+def test_every_workflow_script_only_calls_its_stage():
+    """A script reads ``snakemake`` and calls its stage function(s): no control flow, no function or class of its
+    own, imports only from tailedcore.stages (plus the job's log and GPU claim), no call of anything else
+    (its outputs are then written by the stages, atomically)."""
+    offenders = []
+    for path in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        allowed_names = {"to_rule_log", "claim_for_job", "Path", "list", "dict", "int", "str", "float", "tuple"}
+        for node in tree.body:
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if isinstance(node, ast.ImportFrom):
+                if not (node.module or "").startswith(SCRIPT_IMPORTS) and node.module != "tailedcore.stages":
+                    offenders.append(f"{where} imports from {node.module}")
+                allowed_names |= {alias.asname or alias.name for alias in node.names}
+            elif isinstance(node, ast.Import):
+                offenders.append(f"{where} imports {', '.join(a.name for a in node.names)}")
+            elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.Expr)):
+                if _is_log_line(node):
+                    continue  # what a log line reports is not the job's work
+                for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+                    func = call.func
+                    name = func.id if isinstance(func, ast.Name) else None
+                    if name is None and isinstance(func, ast.Attribute):
+                        base = func.value
+                        while isinstance(base, (ast.Attribute, ast.Subscript)):
+                            base = base.value
+                        # methods of snakemake's objects (sm.input.items(), sm.config[...].get) and of Path
+                        if isinstance(base, ast.Name) and base.id in ("sm", "snakemake"):
+                            continue
+                        if isinstance(base, ast.Call) and isinstance(base.func, ast.Name) and base.func.id == "Path":
+                            continue
+                    if name not in allowed_names:
+                        offenders.append(f"{where} calls {ast.unparse(func)}")
+            else:
+                offenders.append(f"{where}: a {type(node).__name__} (scripts call their stage, nothing else)")
+    assert not offenders, offenders

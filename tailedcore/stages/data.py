@@ -56,16 +56,48 @@ def dataset_root(marker: str | Path) -> Path:
 
 
 def build_category_index(
-    block: dict, marker: str | Path, category: str, output: str | Path, odd_masks: str = "refuse"
+    block: dict,
+    marker: str | Path,
+    category: str,
+    output: str | Path,
+    odd_masks: str = "refuse",
+    splits: dict | None = None,
 ) -> pd.DataFrame:
-    """The index rows of one category, every file's header checked (all offenders listed at once)."""
+    """The index rows of one category, every file's header checked (all offenders listed at once). With
+    ``splits`` (the config's block, read by the script from the config: a split setting must not reindex), a
+    generated split's step K or Pareto minimum that would leave this class at its full size is an error here,
+    before any feature is computed."""
     root = dataset_root(marker)
     if block["kind"] == "visa":
         index = build_visa_index(root, [category], odd_masks)
     else:
         index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
+    if splits is not None and (splits.get("source") == "generated" or block["kind"] not in ("mvtec", "visa")):
+        from ..data.index import raise_all
+        from ..splits import SplitRules, full_size_tails
+
+        rules = SplitRules(**splits.get("rules", {}))
+        raise_all(full_size_tails(index, splits["tails"], rules), "with the configured tails")
     atomic_csv(index, output)
+    logging.getLogger("tailedcore").info("%s: %d images", category, len(index))
     return index
+
+
+def download_archive(block: dict, archive: str | Path) -> None:
+    """A dataset's archive from its mirrors (resume, sha256, atomic move)."""
+    from ..data.download import download
+
+    download(block.get("urls", []), archive, block.get("sha256"), block.get("size_hint", ""))
+
+
+def extract_archive(archive: str | Path, root: str | Path, marker: str | Path, sha256: str | None) -> dict:
+    """The archive's sha256 verified, then extracted safely; the marker records what was extracted."""
+    from ..data.download import extract, verify
+
+    verify(archive, sha256)
+    record = extract(archive, root, marker, sha256)
+    logging.getLogger("tailedcore").info("extracted %d members to %s", record["members"], record["root"])
+    return record
 
 
 def build_index(category_indexes: list[str], output: str | Path) -> pd.DataFrame:
@@ -208,4 +240,8 @@ def summarise_dataset(
         lines.append("image labels only (no masks): image AUROC and F1-max are computed, pixel metrics are not")
     atomic_csv(summary, csv_out)
     atomic_text(md_out, summary_markdown(summary, dataset, lines))
+    log = logging.getLogger("tailedcore")
+    log.info("\n%s", summary.to_string(index=False))
+    for line in lines:
+        log.info("%s", line)
     return summary, lines

@@ -38,3 +38,10 @@ def make_split(
     atomic_csv(split_statistics(manifest, index), stats_path)
     atomic_csv(manifest, manifest_path)
     return manifest
+
+
+def fetch_official_manifest(*, kind: str, tail: str, seed: int, name: str, output, local_dir=None, base_url=None):
+    """One official manifest file (``<name>.txt``), from a local copy or the pinned commit, sha256-checked."""
+    from ..official import fetch_official
+
+    return fetch_official(kind, tail, int(seed), f"{name}.txt", output, local_dir=local_dir, base_url=base_url)

@@ -6,6 +6,7 @@ matplotlib is imported inside the functions that draw, so that importing this mo
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -262,3 +263,15 @@ def make_cost_table(*, report_files: list[str], metric_files: list[str], dataset
     atomic_csv(summary.round(6), csv_out)
     atomic_text(md_out, cost_markdown(summary, dataset=dataset, tails=tails, methods=methods))
     return summary
+
+
+def write_runtime_table(stages: dict, output) -> pd.DataFrame:
+    """The runtime table (time and peak memory per stage and method) from every benchmark file, written
+    atomically."""
+    from ..tables import runtime_table
+
+    files = {stage: [paths] if isinstance(paths, str) else list(paths) for stage, paths in stages.items()}
+    table = runtime_table(files)
+    atomic_csv(table, output)
+    logging.getLogger("tailedcore").info("\n%s", table)
+    return table

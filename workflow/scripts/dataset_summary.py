@@ -5,7 +5,7 @@ from tailedcore.stages.data import summarise_dataset
 
 log = to_rule_log(snakemake)
 sm = snakemake
-summary, lines = summarise_dataset(
+summarise_dataset(
     index_path=sm.input.index,
     coverage_paths=list(sm.input.coverage),
     features=sm.params.geometry,
@@ -14,6 +14,3 @@ summary, lines = summarise_dataset(
     md_out=sm.output.md,
     resolution=sm.params.resolution,
 )
-log.info("\n%s", summary.to_string(index=False))
-for line in lines:
-    log.info("%s", line)

@@ -1,8 +1,7 @@
 """Download a dataset archive from its mirrors (resume, sha256, atomic move)."""
 
-from tailedcore.data.download import download
 from tailedcore.logs import to_rule_log
+from tailedcore.stages.data import download_archive
 
 log = to_rule_log(snakemake)
-block = snakemake.params.block
-download(block.get("urls", []), snakemake.output.archive, block.get("sha256"), block.get("size_hint", ""))
+download_archive(snakemake.params.block, snakemake.output.archive)
