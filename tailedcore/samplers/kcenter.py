@@ -30,6 +30,7 @@ set of invariants (sorted segments, radius at the head, margins); split up, they
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -41,6 +42,32 @@ BOUND_SHRINK = np.float32(0.25 / (1.0 + 2e-3))  # the same for the lower bound
 BOUND_GROW = np.float32(1.0 + 2e-3)  # a member is skipped when its bound exceeds nearest by this factor
 EMPTY_INDEX = np.int64(2**62)  # the index of an empty tree slot: loses every tie
 BOUND_DIM = 32  # directions of the lower bound (measured: 16 and 48 are slower on real patch features)
+
+
+class GreedyState(NamedTuple):
+    """The kernel's arrays, by name (numba compiles a NamedTuple of arrays like a tuple)."""
+
+    nearest: np.ndarray  # (P,) float32: each point's distance to its nearest centre so far
+    pool: np.ndarray  # (P + room,) int64: the points, cluster by cluster, each segment sorted (-1: a hole)
+    pool_near: np.ndarray  # (P + room,) float32: nearest of the pool's points, in pool order
+    seg_start: np.ndarray  # (M,) int64: where each cluster's segment starts in the pool
+    seg_len: np.ndarray  # (M,) int64: its length
+    tree_val: np.ndarray  # (2S,) float32: the tournament tree over cluster radii (values)
+    tree_idx: np.ndarray  # (2S,) int64: ... and the point of each (ties: first index)
+    selected: np.ndarray  # (M,) int64: the centres, in selection order
+    quarter: np.ndarray  # (M,) float32: |c - c_j|^2 / 4 (with margin) of the clusters that can lose points
+    cand_buf: np.ndarray  # (M,) int64: those clusters
+    cand_count: np.ndarray  # (chunks,) int64: how many each chunk found
+    mover_buf: np.ndarray  # (P,) int64: the points that move to the new centre
+    mover_start: np.ndarray  # (M,) int64: where each candidate's movers start in mover_buf
+    mover_count: np.ndarray  # (M,) int64: how many moved
+    scratch: np.ndarray  # (P,) int64: the compaction's copy
+    work: np.ndarray  # (M,) int64: distances computed per candidate
+    slack: np.ndarray  # (1,) float32: the bound's rounding slack
+    centre_rot: np.ndarray  # (M, 32) float32: the centres' bound coordinates
+    centre_pts: np.ndarray  # (M, d) float32: the centres
+    threshold: np.ndarray  # (M,) float32: bound distance beyond which a new centre takes none of a cluster
+    pool_rot: np.ndarray  # (P + room, 32) float32: the bound coordinates in pool order
 
 
 @njit(fastmath=True, inline="always")
@@ -112,13 +139,14 @@ def _first_centre(points, start, nearest, num_chunks):  # pragma: no cover - com
 def _steps(points, rot, state, arrays, options):  # pragma: no cover - compiled by numba
     """Iterations ``options = (prune, k_begin, k_end, num_chunks)``: each takes the tree's winner as centre k
     and moves to it the members of the clusters it wins. ``state = (end of the used pool, distances computed)``."""
-    nearest, pool, pool_near, seg_start = arrays[0], arrays[1], arrays[2], arrays[3]
-    seg_len, tree_idx, selected = arrays[4], arrays[6], arrays[7]
-    quarter, cand_buf, cand_count, mover_buf = arrays[8], arrays[9], arrays[10], arrays[11]
-    mover_start, mover_count, scratch, work = arrays[12], arrays[13], arrays[14], arrays[15]
+    nearest, pool, pool_near, seg_start = arrays.nearest, arrays.pool, arrays.pool_near, arrays.seg_start
+    seg_len, tree_idx, selected = arrays.seg_len, arrays.tree_idx, arrays.selected
+    quarter, cand_buf, cand_count, mover_buf = arrays.quarter, arrays.cand_buf, arrays.cand_count, arrays.mover_buf
+    mover_start, mover_count, scratch, work = arrays.mover_start, arrays.mover_count, arrays.scratch, arrays.work
     prune, num_chunks = options[0] != 0, options[3]
-    slack = arrays[16][0]
-    centre_rot, centre_pts, threshold, pool_rot = arrays[17], arrays[18], arrays[19], arrays[20]
+    slack = arrays.slack[0]
+    centre_rot, centre_pts = arrays.centre_rot, arrays.centre_pts
+    threshold, pool_rot = arrays.threshold, arrays.pool_rot
     for k in range(options[1], options[2]):
         chosen = tree_idx[1]
         selected[k] = chosen
@@ -238,8 +266,8 @@ def _steps(points, rot, state, arrays, options):  # pragma: no cover - compiled 
 def _set_radius(arrays, j, slack):  # pragma: no cover - compiled by numba
     """Cluster j's radius into the tree, and the squared bound distance beyond which a new centre can take
     none of its members: (sqrt(radius / BOUND_SHRINK) + slack)^2 (-1 when empty or of radius 0: always)."""
-    pool, pool_near, seg_start, seg_len = arrays[1], arrays[2], arrays[3], arrays[4]
-    tree_val, tree_idx, threshold = arrays[5], arrays[6], arrays[19]
+    pool, pool_near, seg_start, seg_len = arrays.pool, arrays.pool_near, arrays.seg_start, arrays.seg_len
+    tree_val, tree_idx, threshold = arrays.tree_val, arrays.tree_idx, arrays.threshold
     if seg_len[j] == 0:
         _tree_set(tree_val, tree_idx, j, np.float32(-1.0), EMPTY_INDEX)
         threshold[j] = -1.0
@@ -283,33 +311,33 @@ def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool
     pool_near = np.concatenate([nearest, np.empty(room, np.float32)])
     _sort_segment(pool, pool_near, 0, num)
     size = 1 << max(0, int(num_select - 1).bit_length())
-    arrays = (
-        nearest,
-        pool,
-        pool_near,
-        np.zeros(num_select, np.int64),  # seg_start
-        np.zeros(num_select, np.int64),  # seg_len
-        np.full(2 * size, -1.0, np.float32),  # tree_val
-        np.full(2 * size, EMPTY_INDEX, np.int64),  # tree_idx
-        np.empty(num_select, np.int64),  # selected
-        np.empty(num_select, np.float32),  # quarter
-        np.empty(num_select, np.int64),  # cand_buf
-        np.zeros(num_chunks, np.int64),  # cand_count
-        np.empty(num, np.int64),  # mover_buf
-        np.zeros(num_select, np.int64),  # mover_start
-        np.zeros(num_select, np.int64),  # mover_count
-        np.empty(num, np.int64),  # scratch
-        np.zeros(num_select, np.int64),  # work
-        np.array([slack], np.float32),  # the bound's rounding slack
-        np.empty((num_select, rot.shape[1]), np.float32),  # centre_rot: the centres' bound coordinates
-        np.empty((num_select, points.shape[1]), np.float32),  # centre_pts: the centres, in selection order
-        np.full(num_select, -1.0, np.float32),  # threshold (see _set_radius)
-        np.empty((num + room, rot.shape[1]), np.float32),  # pool_rot: the bound coordinates in pool order
+    arrays = GreedyState(
+        nearest=nearest,
+        pool=pool,
+        pool_near=pool_near,
+        seg_start=np.zeros(num_select, np.int64),
+        seg_len=np.zeros(num_select, np.int64),
+        tree_val=np.full(2 * size, -1.0, np.float32),
+        tree_idx=np.full(2 * size, EMPTY_INDEX, np.int64),
+        selected=np.empty(num_select, np.int64),
+        quarter=np.empty(num_select, np.float32),
+        cand_buf=np.empty(num_select, np.int64),
+        cand_count=np.zeros(num_chunks, np.int64),
+        mover_buf=np.empty(num, np.int64),
+        mover_start=np.zeros(num_select, np.int64),
+        mover_count=np.zeros(num_select, np.int64),
+        scratch=np.empty(num, np.int64),
+        work=np.zeros(num_select, np.int64),
+        slack=np.array([slack], np.float32),  # the bound's rounding slack
+        centre_rot=np.empty((num_select, rot.shape[1]), np.float32),
+        centre_pts=np.empty((num_select, points.shape[1]), np.float32),
+        threshold=np.full(num_select, -1.0, np.float32),
+        pool_rot=np.empty((num + room, rot.shape[1]), np.float32),
     )
-    arrays[4][0] = num
-    arrays[7][0] = start
-    arrays[17][0], arrays[18][0] = rot[start], points[start]
-    arrays[20][:num] = rot[pool[:num]]
+    arrays.seg_len[0] = num
+    arrays.selected[0] = start
+    arrays.centre_rot[0], arrays.centre_pts[0] = rot[start], points[start]
+    arrays.pool_rot[:num] = rot[pool[:num]]
     _set_radius(arrays, 0, np.float32(slack))
     state = np.array([num, num], np.int64)  # end of the used pool, distances computed
     progress_log = ProgressLog(progress or "greedy coreset", num_select)
@@ -322,4 +350,4 @@ def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool
         batch = int(np.clip(batch * (2.0 if took < 0.5 else 0.5 if took > 2.0 else 1.0), 16, 65536))
         done = stop
         progress_log.update(done)
-    return arrays[7], int(state[1])
+    return arrays.selected, int(state[1])
