@@ -14,7 +14,7 @@ import pytest
 import yaml
 from workflow_copy import readme_block, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 FEATURE = "results/tiny/features/efficientnet_lite0/fabric.patches.npy"
 
@@ -76,7 +76,7 @@ def test_after_sigterm_the_same_command_completes_the_run(setup):
 
 def readme_block_text(marker: str) -> str:
     """The README's paragraph that introduces the command block after ``<!-- marker -->``."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     return text[: text.index(f"<!-- {marker} -->")].rstrip().rsplit("\n\n", 1)[-1]
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from workflow_copy import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 TINY = {

@@ -14,7 +14,7 @@ from workflow_copy import TINY_FEATURES, tiny_config
 
 from tailedcore.config import schema_problems
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -21,7 +21,7 @@ from tailedcore.scores import SCORE_KEYS
 from tailedcore.splits import SplitError, SplitRules, full_size_tails, generate_split
 from tailedcore.stages.evaluate import evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 QUICKSTART = yaml.safe_load((ROOT / "config" / "quickstart.yaml").read_text())
 

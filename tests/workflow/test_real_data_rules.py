@@ -19,7 +19,7 @@ from http_fixture import FileServer
 from PIL import Image
 from workflow_copy import TINY_FEATURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 CATEGORIES = ["fabric", "washer", "chip"]
 

@@ -16,7 +16,7 @@ from PIL import Image
 from real_fixtures import write_real_folder
 from workflow_copy import TINY_FEATURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 ALL_METHODS = ["patchcore", "softpatch", "tailedcore", "padim"]
 

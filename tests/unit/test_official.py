@@ -18,7 +18,7 @@ from tailedcore.official import (
 )
 from tailedcore.splits import split_statistics
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 OFFICIAL = DATA / "official_splits"
 MVTEC_DEFECT_TYPES = {
     "bottle": "broken_large broken_small contamination",

@@ -67,7 +67,7 @@ def test_an_unknown_method_name_is_a_clear_error(tmp_path):
             "--directory",
             str(tmp_path),
             "-s",
-            str(Path(__file__).resolve().parents[1] / "Snakefile"),
+            str(Path(__file__).resolve().parents[2] / "Snakefile"),
         ],
         capture_output=True,
         text=True,

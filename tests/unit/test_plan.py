@@ -12,7 +12,7 @@ from snakemake.utils import validate
 from tailedcore.config import ConfigError
 from tailedcore.plan import WILDCARD_CONSTRAINTS, Plan, is_given_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 
 

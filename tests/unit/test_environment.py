@@ -11,7 +11,7 @@ import tomllib
 import yaml
 from packaging.requirements import Requirement
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_conda_environment_matches_pyproject():
