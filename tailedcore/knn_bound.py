@@ -69,7 +69,7 @@ class BoundIndex:
         # rows in a fixed random order: the first tile a query meets is a sample of the whole bank, so its first
         # upper bound is already tight (the bank's own order groups rows by image); ties go by the original index
         self.order = np.random.default_rng(0).permutation(num).astype(np.int64)
-        self.memory = np.ascontiguousarray(memory[self.order])
+        self.memory = np.ascontiguousarray(memory)  # no copy when it is float32 already; read through ``order``
         self.k = min(dim, k or bound_dim(dim))
         rng = np.random.default_rng(0)
         sample = self.memory if num <= PCA_SAMPLE else self.memory[np.sort(rng.choice(num, PCA_SAMPLE, replace=False))]
@@ -78,21 +78,24 @@ class BoundIndex:
         covariance = (centred.T @ centred).double().numpy()  # only the basis' tightness depends on its rounding
         _, vectors = np.linalg.eigh(covariance)  # orthonormal to float64 rounding: the bound stays valid
         self.basis = np.ascontiguousarray(vectors[:, ::-1])
-        rotated, norms = self.rotate(self.memory)
+        rotated, norms = self.rotate(self.memory, self.order)  # in tile order
         self.bank_rot = rotated  # every rotated coordinate: the cascade of step 3
         self.bank_k = torch.from_numpy(np.ascontiguousarray(rotated[:, : self.k])).to(self.device)
         self.bank_sq = (self.bank_k * self.bank_k).sum(1)
         self.bank_sq_max = float(self.bank_sq.max()) if num else 0.0
         self.bank_norm_max = float(norms.max()) if num else 0.0
-        self.bank = torch.from_numpy(self.memory).to(self.device)  # on the CPU a view, no copy
+        # CUDA refines on the device, rows in tile order; the CPU reads ``memory[order[j]]`` (no second copy)
+        self.bank = torch.from_numpy(self.memory[self.order]).to(self.device) if self.device.type == "cuda" else None
 
-    def rotate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rotated coordinates, float32; |x - m|, float64) of ``rows``, in float64 then rounded once."""
+    def rotate(self, rows: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(rotated coordinates, float32; |x - m|, float64) of ``rows`` (taken in ``order`` when given), in float64
+        then rounded once."""
         out = np.empty((len(rows), rows.shape[1]), np.float32)
         norms = np.empty(len(rows), np.float64)
         basis = torch.from_numpy(self.basis)
         for start in range(0, len(rows), 65536):
-            centred = torch.from_numpy(rows[start : start + 65536].astype(np.float64) - self.mean)
+            part = rows[start : start + 65536] if order is None else rows[order[start : start + 65536]]
+            centred = torch.from_numpy(part.astype(np.float64) - self.mean)
             out[start : start + 65536] = torch.mm(centred, basis).numpy()
             norms[start : start + 65536] = torch.sqrt((centred * centred).sum(1)).numpy()
         return out, norms
@@ -156,6 +159,8 @@ class BoundIndex:
         """The whole bank per query block, refined with torch operations (k = 1): the CUDA path; it runs on the
         CPU as well (the tests check it there)."""
         distances, indices = out
+        if self.bank is None:  # the CPU running this path (the tests)
+            self.bank = torch.from_numpy(self.memory[self.order]).to(self.device)
         computed = 0
         buffer = torch.empty((chunk, len(self.memory)), dtype=torch.float32, device=self.device)
         for start in range(0, len(queries), chunk):
@@ -248,7 +253,8 @@ def _refine(queries_of_block, bank, first, k_dim, best):  # pragma: no cover - c
     smallest bound in the tile; a row the bound keeps goes through a cascade first: its bound plus its
     rotated distance over the remaining coordinates, 32 at a time (largest variance first), dropped as soon
     as the sum exceeds the cut. ``queries_of_block`` = (dots, |q'_k|^2, rotated queries, queries, e1, e2);
-    ``bank`` = (|b'_k|^2, rotated bank, bank, original index of each row); ``best`` = (distances, indices)."""
+    ``bank`` = (|b'_k|^2 and rotated rows in tile order, the bank in its own order, the bank row at each
+    tile position); ``best`` = (distances, indices)."""
     dots, q_sq, q_rot, queries, e1, e2 = queries_of_block
     bank_sq, bank_rot, memory, order = bank
     best_d, best_i = best
@@ -296,7 +302,7 @@ def _refine(queries_of_block, bank, first, k_dim, best):  # pragma: no cover - c
                         for b in range(k):
                             seen = seen or best_i[i, b] == order[j]
                         if not seen:
-                            _insert(best_d[i], best_i[i], _exact(queries[i], memory[j]), order[j])
+                            _insert(best_d[i], best_i[i], _exact(queries[i], memory[order[j]]), order[j])
                             count += 1
             if best_d[i, k - 1] == np.inf:
                 cut = np.inf
@@ -328,7 +334,7 @@ def _refine(queries_of_block, bank, first, k_dim, best):  # pragma: no cover - c
                 if partial > cut:
                     continue
                 count += 1
-                distance = _exact(queries[i], memory[j])
+                distance = _exact(queries[i], memory[order[j]])
                 if distance < best_d[i, k - 1] or (distance == best_d[i, k - 1] and order[j] < best_i[i, k - 1]):
                     _insert(best_d[i], best_i[i], distance, order[j])
                     if best_d[i, k - 1] < np.inf:
