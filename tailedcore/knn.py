@@ -152,13 +152,12 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queri
             "kNN on the GPU with torch: this faiss has no GPU build (faiss-gpu: bash envs/install-faiss-gpu.sh)"
         )
         return "torch"
-    candidates = ["torch", "bound"]
     try:
         import faiss  # noqa: F401
 
-        candidates.append("faiss")
+        candidates = list(EXACT_BACKENDS)
     except ImportError:
-        pass
+        candidates = [name for name in EXACT_BACKENDS if name != "faiss"]
     key = size_class(len(memory), memory.shape[1], k, device, torch.get_num_threads())
     path = _cache_file()
     try:

@@ -261,83 +261,78 @@ def _refine(queries_of_block, bank, first, k_dim, best):  # pragma: no cover - c
     num_q, tile = dots.shape
     dim = q_rot.shape[1]
     k = best_d.shape[1]
-    num_chunks = 1
-    step = num_q
-    counts = np.zeros(num_chunks, np.int64)
-    for chunk in range(num_chunks):
-        keep = np.empty(tile, np.int64)
-        cand_v = np.empty(k, np.float32)
-        cand_i = np.empty(k, np.int64)
-        count = 0
-        for i in range(chunk * step, min(num_q, chunk * step + step)):
-            row = dots[i]
-            shift = np.float64(q_sq[i])
-            if best_d[i, k - 1] == np.inf:  # the first upper bound: the k rows of smallest bound
-                cand_v[:] = np.inf
-                cand_i[:] = -1
-                if k == 1:
-                    low = _row_min(row, bank_sq[first : first + tile])
-                    near = low + abs(low) * np.float32(1e-6) + np.float32(1e-30)
-                    for j in range(tile):
-                        if bank_sq[first + j] - np.float32(2.0) * row[j] <= near:
-                            cand_i[0] = j
-                            break
-                    if cand_i[0] < 0:
-                        cand_i[0] = 0
-                else:
-                    for j in range(tile):
-                        v = bank_sq[first + j] - np.float32(2.0) * row[j]
-                        if v < cand_v[k - 1]:
-                            p = k - 1
-                            while p > 0 and cand_v[p - 1] > v:
-                                cand_v[p] = cand_v[p - 1]
-                                cand_i[p] = cand_i[p - 1]
-                                p -= 1
-                            cand_v[p] = v
-                            cand_i[p] = j
-                for c in range(k):
-                    if cand_i[c] >= 0:
-                        j = first + cand_i[c]
-                        seen = False
-                        for b in range(k):
-                            seen = seen or best_i[i, b] == order[j]
-                        if not seen:
-                            _insert(best_d[i], best_i[i], _exact(queries[i], memory[order[j]]), order[j])
-                            count += 1
-            if best_d[i, k - 1] == np.inf:
-                cut = np.inf
+    keep = np.empty(tile, np.int64)
+    cand_v = np.empty(k, np.float32)
+    cand_i = np.empty(k, np.int64)
+    count = 0
+    for i in range(num_q):
+        row = dots[i]
+        shift = np.float64(q_sq[i])
+        if best_d[i, k - 1] == np.inf:  # the first upper bound: the k rows of smallest bound
+            cand_v[:] = np.inf
+            cand_i[:] = -1
+            if k == 1:
+                low = _row_min(row, bank_sq[first : first + tile])
+                near = low + abs(low) * np.float32(1e-6) + np.float32(1e-30)
+                for j in range(tile):
+                    if bank_sq[first + j] - np.float32(2.0) * row[j] <= near:
+                        cand_i[0] = j
+                        break
+                if cand_i[0] < 0:
+                    cand_i[0] = 0
             else:
-                cut = (np.sqrt(best_d[i, k - 1]) * (1 + 1e-9) + e2[i]) ** 2
-            limit = cut + e1[i] - shift
-            limit32 = np.float32(min(limit + abs(limit) * 1e-6 + 1e-30, 3e38))  # rounded up: the branch-free pass
-            kept = 0
-            for j in range(tile):  # branch-free: every row is written, the count moves when it is kept
-                keep[kept] = j
-                kept += bank_sq[first + j] - np.float32(2.0) * row[j] <= limit32
-            for s in range(kept):  # in index order, with the cut following the k-th best found
-                j = keep[s]
-                bound = np.float64(bank_sq[first + j] - np.float32(2.0) * row[j]) + shift
-                if bound > cut + e1[i]:
-                    continue
-                j += first
-                seen = False
-                for b in range(k):
-                    seen = seen or best_i[i, b] == order[j]
-                if seen:
-                    continue
-                partial = max(bound - e1[i], 0.0)  # a lower bound on the first k_dim coordinates' part
-                t = k_dim
-                while t < dim and partial <= cut:
-                    stop = min(dim, t + 32)
-                    partial += _exact_part(q_rot[i], bank_rot[j], t, stop)
-                    t = stop
-                if partial > cut:
-                    continue
-                count += 1
-                distance = _exact(queries[i], memory[order[j]])
-                if distance < best_d[i, k - 1] or (distance == best_d[i, k - 1] and order[j] < best_i[i, k - 1]):
-                    _insert(best_d[i], best_i[i], distance, order[j])
-                    if best_d[i, k - 1] < np.inf:
-                        cut = (math.sqrt(best_d[i, k - 1]) * (1 + 1e-9) + e2[i]) ** 2
-        counts[chunk] = count
-    return counts.sum()
+                for j in range(tile):
+                    v = bank_sq[first + j] - np.float32(2.0) * row[j]
+                    if v < cand_v[k - 1]:
+                        p = k - 1
+                        while p > 0 and cand_v[p - 1] > v:
+                            cand_v[p] = cand_v[p - 1]
+                            cand_i[p] = cand_i[p - 1]
+                            p -= 1
+                        cand_v[p] = v
+                        cand_i[p] = j
+            for c in range(k):
+                if cand_i[c] >= 0:
+                    j = first + cand_i[c]
+                    seen = False
+                    for b in range(k):
+                        seen = seen or best_i[i, b] == order[j]
+                    if not seen:
+                        _insert(best_d[i], best_i[i], _exact(queries[i], memory[order[j]]), order[j])
+                        count += 1
+        if best_d[i, k - 1] == np.inf:
+            cut = np.inf
+        else:
+            cut = (np.sqrt(best_d[i, k - 1]) * (1 + 1e-9) + e2[i]) ** 2
+        limit = cut + e1[i] - shift
+        limit32 = np.float32(min(limit + abs(limit) * 1e-6 + 1e-30, 3e38))  # rounded up: the branch-free pass
+        kept = 0
+        for j in range(tile):  # branch-free: every row is written, the count moves when it is kept
+            keep[kept] = j
+            kept += bank_sq[first + j] - np.float32(2.0) * row[j] <= limit32
+        for s in range(kept):  # in index order, with the cut following the k-th best found
+            j = keep[s]
+            bound = np.float64(bank_sq[first + j] - np.float32(2.0) * row[j]) + shift
+            if bound > cut + e1[i]:
+                continue
+            j += first
+            seen = False
+            for b in range(k):
+                seen = seen or best_i[i, b] == order[j]
+            if seen:
+                continue
+            partial = max(bound - e1[i], 0.0)  # a lower bound on the first k_dim coordinates' part
+            t = k_dim
+            while t < dim and partial <= cut:
+                stop = min(dim, t + 32)
+                partial += _exact_part(q_rot[i], bank_rot[j], t, stop)
+                t = stop
+            if partial > cut:
+                continue
+            count += 1
+            distance = _exact(queries[i], memory[order[j]])
+            if distance < best_d[i, k - 1] or (distance == best_d[i, k - 1] and order[j] < best_i[i, k - 1]):
+                _insert(best_d[i], best_i[i], distance, order[j])
+                if best_d[i, k - 1] < np.inf:
+                    cut = (math.sqrt(best_d[i, k - 1]) * (1 + 1e-9) + e2[i]) ** 2
+    return count

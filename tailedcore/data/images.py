@@ -244,9 +244,8 @@ def mask_values(path) -> dict:
     """What check needs to know of a mask: its file format, whether that format is lossy, the pixel count,
     the defect pixels (> 0, as every mask is binarised) and the ambiguous ones (neither 0 nor the mask's
     largest value: JPEG ringing, anti-aliased edges), on its grey levels."""
-    with Image.open(path) as handle:
-        kind = handle.format
-        image = ImageOps.exif_transpose(handle)
+    with Image.open(path) as image:  # value counts: the EXIF orientation does not matter
+        kind = image.format
         grey = np.asarray(image.convert("L") if image.mode not in ("L", "I", "I;16", "F") else image)
     top = grey.max() if grey.size else 0
     return {

@@ -55,6 +55,14 @@ def dataset_root(marker: str | Path) -> Path:
         ) from None
 
 
+def index_one_category(block: dict, root: Path, category: str, odd_masks: str) -> pd.DataFrame:
+    """One category's index rows in the dataset's layout (VisA's CSV or the MVTec folders): the index rule and
+    the check read it the same way."""
+    if block["kind"] == "visa":
+        return build_visa_index(root, [category], odd_masks)
+    return build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
+
+
 def build_category_index(
     block: dict,
     marker: str | Path,
@@ -67,11 +75,7 @@ def build_category_index(
     ``splits`` (the config's block, read by the script from the config: a split setting must not reindex), a
     generated split's step K or Pareto minimum that would leave this class at its full size is an error here,
     before any feature is computed."""
-    root = dataset_root(marker)
-    if block["kind"] == "visa":
-        index = build_visa_index(root, [category], odd_masks)
-    else:
-        index = build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
+    index = index_one_category(block, dataset_root(marker), category, odd_masks)
     if splits is not None and (splits.get("source") == "generated" or block["kind"] not in ("mvtec", "visa")):
         from ..data.index import raise_all
         from ..splits import SplitRules, full_size_tails
@@ -142,11 +146,7 @@ def check_dataset(
     problems, parts, sizes, notes = [], [], {}, []
     for category in categories:
         try:
-            odd_masks = block.get("odd_masks", "refuse")
-            if block["kind"] == "visa":
-                part = build_visa_index(root, [category], odd_masks)
-            else:
-                part = build_mvtec_index(root, [category], masks=block.get("masks", "auto"), odd_masks=odd_masks)
+            part = index_one_category(block, root, category, block.get("odd_masks", "refuse"))
             notes += [f"{category}: {note}" for note in part.attrs.get("notes", [])]
             parts.append(part)
             sizes[category] = int((part["split"] == "train").sum())
