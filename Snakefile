@@ -9,7 +9,7 @@ min_version("9.0")
 
 # The package `tailedcore` is importable in every job from this checkout, whether it was pip-installed or
 # not: conda environments (--sdm conda), cluster jobs and the local venv alike.
-from tailedcore.config import put_on_pythonpath
+from tailedcore.runtime.config import put_on_pythonpath
 
 put_on_pythonpath(workflow.basedir)
 
@@ -21,12 +21,12 @@ if not workflow.config_settings.configfiles:
 
 
 # The config files of this run, for the exact rebuild command a job prints when it finds a damaged file.
-from tailedcore.config import share_configfiles
+from tailedcore.runtime.config import share_configfiles
 
 share_configfiles(workflow.config_settings.configfiles or [Path(workflow.basedir, "config", "config.yaml")])
 
 # Every schema problem in a few lines (key, allowed keys or values, "did you mean"), then the defaults.
-from tailedcore.config import raise_problems, schema_problems
+from tailedcore.runtime.config import raise_problems, schema_problems
 
 raise_problems(schema_problems(config, Path(workflow.basedir, "workflow/schemas/config.schema.yaml")), "the config")
 validate(config, schema="workflow/schemas/config.schema.yaml")

@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tailedcore.stats import t_interval  # noqa: E402
+from tailedcore.evaluation.stats import t_interval  # noqa: E402
 
 
 def run(work: Path, dtype: str, tails: list[str], model_seeds: list[int]) -> pd.DataFrame:

@@ -28,7 +28,7 @@ print(f"faiss {faiss.__version__}: {gpus} GPU(s)" + ("" if gpus else
 PYEOF
 timeout -k 10 420 "$PY" bench/run.py --device cuda --scale 4 --threads "$(nproc)" --greedy-sizes 200000 \
   --sections features,greedy,knn,lof,estimate
-# With two or more GPUs: two concurrent jobs must land on different devices (tailedcore.gpu slots).
+# With two or more GPUs: two concurrent jobs must land on different devices (tailedcore.runtime.gpu slots).
 "$PY" - <<'PYEOF'
 import json, os, subprocess, sys, tempfile
 import torch
@@ -38,7 +38,7 @@ if count < 2:
     sys.exit(0)
 job = r'''
 import json, os, time
-from tailedcore.gpu import claim_gpu
+from tailedcore.runtime.gpu import claim_gpu
 slot = claim_gpu()
 import torch
 x = torch.ones(1024, 1024, device="cuda"); torch.cuda.synchronize()

@@ -28,7 +28,7 @@ def real_features(dim: int = 256, cache: str | Path = DEFAULT_CACHE, threads: in
     from tailedcore.data.elpv import ELPV_CATEGORIES, ElpvSpec, write_elpv
     from tailedcore.data.index import build_mvtec_index
     from tailedcore.features.cache import FeatureConfig, FeatureExtractor, cache_paths, extract_category
-    from tailedcore.io import atomic_path
+    from tailedcore.runtime.io import atomic_path
 
     cache = Path(cache)
     out = {part: cache / f"elpv_pad192_d{dim}_{part}.npy" for part in ("train", "test")}
@@ -65,7 +65,7 @@ def coreset_rows(ratio: float, cache: str | Path = DEFAULT_CACHE, threads: int =
 
     path = Path(cache) / f"coreset_d256_{ratio}.npy"
     if not path.exists():
-        from tailedcore.io import atomic_path
+        from tailedcore.runtime.io import atomic_path
 
         train = np.asarray(real_features(256, cache, threads)["train"])
         chosen = greedy_coreset(train, ratio, 128, torch.Generator().manual_seed(0))
@@ -80,7 +80,7 @@ def main():
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    from tailedcore.compute import set_threads
+    from tailedcore.runtime.compute import set_threads
 
     set_threads(args.threads)
     features = real_features(args.dim, args.cache, args.threads)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # common.py, reference
 
 from common import ROOT, ROWS  # noqa: E402
 
-from tailedcore.compute import set_threads  # noqa: E402
+from tailedcore.runtime.compute import set_threads  # noqa: E402
 
 # section -> (module under bench/sections/, what its bench_<module> function takes besides args)
 SECTIONS = {

@@ -1,11 +1,11 @@
-# The plan's names for the rule files: path templates, lookups and config checks live in tailedcore/plan.py
+# The plan's names for the rule files: path templates, lookups and config checks live in tailedcore/plan/workflow.py
 # (unit tested); this file binds them and sets the wildcard constraints. No rules here.
 from pathlib import Path
 
 # Light imports only: parsing the workflow must not import torch.
 from tailedcore import __version__ as VERSION  # a params: entry of every compute rule: a release reruns them
-from tailedcore.paper import coreset_departure  # the captions' note when the coreset ratio is not the paper's
-from tailedcore.plan import WILDCARD_CONSTRAINTS, Plan, conda_env_file, is_given_folder
+from tailedcore.reporting.paper import coreset_departure  # the captions' note when the coreset ratio is not the paper's
+from tailedcore.plan.workflow import WILDCARD_CONSTRAINTS, Plan, conda_env_file, is_given_folder
 
 SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
 # The environment of every rule for `--sdm conda` (pinned to the tested versions): with faiss-gpu when a

@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path, atomic_text
-from .splits import read_manifest
+from .data.longtail import read_manifest
+from .runtime.io import atomic_path, atomic_text
 
 SCORE_KEYS = ("image_ids", "image_scores", "patch_scores")
 PROVENANCE_KEYS = ("image_ids", "grid", "memory_bank", "image", "cell", "view", "view_kind")
@@ -86,7 +86,7 @@ def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int,
 
 def read_provenance(path) -> dict:
     """The arrays of a provenance file, checked; ``filter_kept`` unpacked to (n, h, w) bool when present."""
-    from .io import load_npz
+    from .runtime.io import load_npz
 
     data = load_npz(path, "provenance", PROVENANCE_KEYS)
     grid = tuple(int(v) for v in data["grid"])

@@ -12,7 +12,7 @@ def bench_diagnostics(args, work):
     from PIL import Image
 
     from tailedcore.data.images import Geometry
-    from tailedcore.diagnostics import run_diagnostics, view_truth
+    from tailedcore.evaluation.diagnostics import run_diagnostics, view_truth
     from tailedcore.methods.base import FeatureSet, Provenance, build_method
     from tailedcore.scores import read_provenance, write_provenance
 

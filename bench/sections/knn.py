@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from common import record, timed
 
-from tailedcore.compute import resolve_device
+from tailedcore.runtime.compute import resolve_device
 
 
 def bench_knn(args, patches: np.ndarray):
-    from tailedcore.knn import knn_search
+    from tailedcore.features.knn import knn_search
 
     rng = np.random.default_rng(1)
     order = rng.permutation(len(patches))  # disjoint query and memory rows: no exact self-matches
@@ -41,7 +41,7 @@ def bench_knn(args, patches: np.ndarray):
     record("knn", "torch backend GFLOP/s", flop / torch_seconds / 1e9)
     record("knn", "search / matmul FLOP/s", mm_seconds / search_seconds, ">= 0.5", mm_seconds / search_seconds >= 0.5)
     record("knn", "faiss backend GFLOP/s", flop / faiss_seconds / 1e9)
-    from tailedcore.knn import choose_backend
+    from tailedcore.features.knn import choose_backend
 
     chosen = choose_backend(memory, 1, device)
     fastest = min(seconds[name] for name in ("torch", "faiss", "bound"))
@@ -91,8 +91,8 @@ def bench_knn_real(args):
 def _compare_backends(args, dim: int, target: float, queries: np.ndarray, memory: np.ndarray):
     import time
 
-    from tailedcore.knn import knn_search
-    from tailedcore.knn_bound import BoundIndex
+    from tailedcore.features.knn import knn_search
+    from tailedcore.features.knn_bound import BoundIndex
 
     detail = f"ELPV pad 192, Q={len(queries)} M={len(memory)} d={dim}"
     started = time.perf_counter()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from common import record, timed
 
-from tailedcore.compute import resolve_device
+from tailedcore.runtime.compute import resolve_device
 
 
 def bench_lof(args, patches: np.ndarray):

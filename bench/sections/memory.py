@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from common import record
 
-from tailedcore.compute import set_threads
+from tailedcore.runtime.compute import set_threads
 
 
 def bench_memory(args, work: Path):

@@ -55,9 +55,9 @@ def bench_pixels(args, work: Path):
 def pixels_child(pixel_count: int, threads: int, workdir: Path):
     from PIL import Image
 
-    from tailedcore.compute import set_threads
     from tailedcore.data.images import Geometry
-    from tailedcore.metrics import EvaluationSpec, evaluate_category
+    from tailedcore.evaluation.metrics import EvaluationSpec, evaluate_category
+    from tailedcore.runtime.compute import set_threads
 
     set_threads(threads)
     width, height = 1600, 1200

@@ -1,4 +1,5 @@
-"""Datasets: index builders, image and mask loading, the embedded synthetic generator.
+"""Floor 1, datasets: downloads, index builders, image and mask loading, coverage, the embedded synthetic
+generator and ELPV, the noisy long-tail split generator (longtail) and the paper's official lists (official).
 
 This module stays free of heavy imports: the workflow reads it while parsing.
 """

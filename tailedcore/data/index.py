@@ -237,7 +237,7 @@ def finish_index(
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
-    from ..io import DamagedFileError, read_checked_csv, rebuild_hint
+    from ..runtime.io import DamagedFileError, read_checked_csv, rebuild_hint
 
     index = read_checked_csv(path, "dataset index", INDEX_COLUMNS, dtype=str, keep_default_na=False)[INDEX_COLUMNS]
     try:

@@ -43,7 +43,7 @@ def tail_views(path: str, geometry: Geometry, kind: str, fill=0) -> list[np.ndar
 def mask_views(mask: np.ndarray, geometry: Geometry, kind: str) -> list[np.ndarray]:
     """The views of a source bool mask that :func:`tail_views` makes of its image, in the same order: the same
     resize, crop or padding (bilinear), flips and rotations (nearest neighbour); float32, each pixel's defect
-    share in [0, 1] (soft, as :func:`tailedcore.diagnostics.mask_on_grid`)."""
+    share in [0, 1] (soft, as :func:`tailedcore.evaluation.diagnostics.mask_on_grid`)."""
     if kind == "none":
         return []
     image = Image.fromarray(mask.astype(np.uint8) * 255)

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..compute import resolve_device
 from ..data.images import Geometry, ImageReadError, load_image
-from ..io import DamagedFileError, load_array, rebuild_hint
-from ..logs import ProgressLog
+from ..runtime.compute import resolve_device
+from ..runtime.io import DamagedFileError, load_array, rebuild_hint
+from ..runtime.logs import ProgressLog
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
 from .rows import CachedArray, PatchRows

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_array
+from ..runtime.io import load_array
 
 BLOCK_ROWS = 65536  # patch rows copied per mapping: at most 256 MiB of 1024-d float32 resident at a time
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..knn import knn_search
+from ..features.knn import knn_search
 from ..samplers.greedy import greedy_coreset, take_rows
 from .base import FeatureSet, Provenance, Scores, register
 

@@ -21,7 +21,7 @@ import logging
 import numpy as np
 import torch
 
-from ..compute import current_device, resolve_device, timed_part
+from ..runtime.compute import current_device, resolve_device, timed_part
 from .kcenter import greedy_clusters
 
 log = logging.getLogger(__name__)

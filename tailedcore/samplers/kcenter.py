@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit, prange
 
-from ..logs import ProgressLog
+from ..runtime.logs import ProgressLog
 
 SHRINK = np.float32(0.25 / (1.0 + 1e-3))  # |c - c_j|^2 / 4 with the exact test's margin
 BOUND_SHRINK = np.float32(0.25 / (1.0 + 2e-3))  # the same for the lower bound

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..compute import current_device, resolve_device, timed_part
-from ..logs import ProgressLog
+from ..runtime.compute import current_device, resolve_device, timed_part
+from ..runtime.logs import ProgressLog
 from .greedy import random_projection
 
 

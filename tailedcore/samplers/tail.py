@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..compute import timed_part
+from ..runtime.compute import timed_part
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Stage function of rules/baselines/anomalib.smk: any anomalib image model as a baseline on the benchmark's splits
-(README, "anomalib models as baselines"; the pieces: :mod:`tailedcore.anomalib_models`).
+(README, "anomalib models as baselines"; the pieces: :mod:`tailedcore.baselines.anomalib_bridge`).
 
 Each entry of ``methods.anomalib`` is a method of its own. Its model is fitted on a run's training pool (every
 class together, the injected noise included, no class labels) and scores the run's test images under the
@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..anomalib_models import (
+from ..baselines.anomalib_bridge import (
     AnomalibEntry,
     Images,
     backbone_state,
@@ -50,11 +50,11 @@ def run_anomalib(
     from torch.utils.data import DataLoader
 
     from .. import __version__
-    from ..compute import set_threads
     from ..data.images import Geometry
     from ..data.index import read_index
+    from ..data.longtail import read_manifest
+    from ..runtime.compute import set_threads
     from ..scores import write_scores
-    from ..splits import read_manifest
 
     set_threads(threads)
     return_large_blocks()

@@ -20,7 +20,7 @@ from ..data.index import (
     read_index,
 )
 from ..data.synthetic import SyntheticSpec, write_dataset
-from ..io import DamagedFileError, atomic_csv, atomic_text, read_checked_csv, rebuild_hint
+from ..runtime.io import DamagedFileError, atomic_csv, atomic_text, read_checked_csv, rebuild_hint
 
 
 def make_synthetic(block: dict, root: str | Path, marker: str | Path) -> None:
@@ -78,7 +78,7 @@ def build_category_index(
     index = index_one_category(block, dataset_root(marker), category, odd_masks)
     if splits is not None and (splits.get("source") == "generated" or block["kind"] not in ("mvtec", "visa")):
         from ..data.index import raise_all
-        from ..splits import SplitRules, full_size_tails
+        from ..data.longtail import SplitRules, full_size_tails
 
         rules = SplitRules(**splits.get("rules", {}))
         raise_all(full_size_tails(index, splits["tails"], rules), "with the configured tails")
@@ -140,7 +140,7 @@ def check_dataset(
     writes the list beside it (``<output stem>_problems.md``, which a failed job keeps) and raises one error
     listing every problem."""
     from ..data import count_images
-    from ..splits import SplitRules, size_problems
+    from ..data.longtail import SplitRules, size_problems
 
     root = dataset_root(marker)
     problems, parts, sizes, notes = [], [], {}, []
@@ -189,11 +189,11 @@ def check_dataset(
 
 
 def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, config: dict) -> str:
-    """The estimated time of the dataset's planned features and fits (:mod:`tailedcore.estimate`), shown on
+    """The estimated time of the dataset's planned features and fits (:mod:`tailedcore.plan.estimate`), shown on
     the terminal; the rates are measured once per machine."""
-    from ..estimate import estimate_text, rates
-    from ..logs import to_terminal
-    from ..splits import SplitRules, generate_split
+    from ..data.longtail import SplitRules, generate_split
+    from ..plan.estimate import estimate_text, rates
+    from ..runtime.logs import to_terminal
 
     rules = SplitRules.for_dataset(block, splits)
     rows = []

@@ -1,5 +1,5 @@
 """Stage functions of rules/evaluate.smk: the per-class metrics of one run, every method at once; the truth of a
-split's training pool and the diagnostics of one run (:mod:`tailedcore.diagnostics`)."""
+split's training pool and the diagnostics of one run (:mod:`tailedcore.evaluation.diagnostics`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..data.index import read_index
-from ..io import atomic_csv, load_npz, read_checked_csv
-from ..metrics import METRIC_COLUMNS, EvaluationSpec, evaluate_run
+from ..data.longtail import read_manifest
+from ..evaluation.metrics import METRIC_COLUMNS, EvaluationSpec, evaluate_run
+from ..runtime.io import atomic_csv, load_npz, read_checked_csv
 from ..scores import SCORE_KEYS
-from ..splits import read_manifest
 from .data import has_pixel_labels
 
 
@@ -53,9 +53,10 @@ def feature_grid(feature_folder, categories: list[str]) -> tuple[int, int]:
 
 
 def make_patch_truth(*, manifest_path, index_path, features: dict, grid: tuple[int, int], output) -> dict:
-    """The truth of a split's training pool on the feature grid (:func:`tailedcore.diagnostics.patch_truth`)."""
+    """The truth of a split's training pool on the feature grid
+    (:func:`tailedcore.evaluation.diagnostics.patch_truth`)."""
     from ..data.images import Geometry
-    from ..diagnostics import patch_truth, write_patch_truth
+    from ..evaluation.diagnostics import patch_truth, write_patch_truth
 
     truth = patch_truth(read_manifest(manifest_path), read_index(index_path), Geometry.from_features(features), grid)
     write_patch_truth(output, truth)
@@ -68,7 +69,7 @@ def diagnose(
     """The diagnostics of one run, every method at once (``scores_paths``: method -> score file; a method's
     provenance lies beside it as ``<method>.bank.npz``; without one, the method has no rows)."""
     from ..data.images import Geometry
-    from ..diagnostics import RUN_COLUMNS, read_patch_truth, run_diagnostics, view_truth
+    from ..evaluation.diagnostics import RUN_COLUMNS, read_patch_truth, run_diagnostics, view_truth
     from ..scores import read_provenance
 
     truth = read_patch_truth(truth_path)

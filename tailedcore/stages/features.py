@@ -4,8 +4,8 @@ torch and the backbones are imported inside the functions, so that importing thi
 
 from __future__ import annotations
 
-from ..config import FEATURE_RUNTIME_KEYS
 from ..data.index import read_index
+from ..runtime.config import FEATURE_RUNTIME_KEYS
 
 
 def with_runtime(features: dict, config: dict) -> dict:

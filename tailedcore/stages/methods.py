@@ -18,8 +18,8 @@ import pandas as pd
 from .. import __version__
 from ..data.images import Geometry
 from ..data.index import read_index
+from ..data.longtail import read_manifest
 from ..scores import feature_set, write_provenance, write_scores
-from ..splits import read_manifest
 from .features import feature_config
 
 
@@ -104,7 +104,7 @@ def fit_cost(model, fit_seconds: float, score_seconds: float, test_images: int, 
 
     import torch
 
-    from ..compute import part_seconds
+    from ..runtime.compute import part_seconds
 
     parts = part_seconds()
     memory = getattr(model, "memory", None)
@@ -157,12 +157,12 @@ def run_method(
 ) -> dict:
     """Fit a method on the split's training pool (all categories together), write the provenance of its
     memory bank and score every test image. ``gpu``: the device index the job holds
-    (:func:`tailedcore.gpu.claim_gpu`), recorded in the report."""
+    (:func:`tailedcore.runtime.gpu.claim_gpu`), recorded in the report."""
     import torch
 
-    from ..compute import reset_parts, set_device, set_threads
     from ..features.cache import FeatureStore
     from ..methods.base import build_method
+    from ..runtime.compute import reset_parts, set_device, set_threads
 
     set_threads(threads)
     resolved = set_device(device)

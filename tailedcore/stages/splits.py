@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..data.index import read_index
-from ..io import atomic_csv
-from ..official import convert_official
-from ..splits import SplitRules, generate_split, split_statistics
+from ..data.longtail import SplitRules, generate_split, split_statistics
+from ..data.official import convert_official
+from ..runtime.io import atomic_csv
 
 
 def make_split(
@@ -42,6 +42,6 @@ def make_split(
 
 def fetch_official_manifest(*, kind: str, tail: str, seed: int, name: str, output, local_dir=None, base_url=None):
     """One official manifest file (``<name>.txt``), from a local copy or the pinned commit, sha256-checked."""
-    from ..official import fetch_official
+    from ..data.official import fetch_official
 
     return fetch_official(kind, tail, int(seed), f"{name}.txt", output, local_dir=local_dir, base_url=base_url)

@@ -13,12 +13,19 @@ import pandas as pd
 
 from ..data.images import Geometry
 from ..data.index import read_index
-from ..io import atomic_csv, atomic_text, load_npz, read_checked_csv
-from ..paper import COMPARISON_COLUMNS, compare_with_paper
-from ..render import METRIC_TITLES, emptied_note, metric_texts, resolution_note, resolution_of, significance_markdown
+from ..data.longtail import read_manifest
+from ..reporting.aggregate import group_means, per_class_table, seed_summary, significant_leads, wide_table
+from ..reporting.paper import COMPARISON_COLUMNS, compare_with_paper
+from ..reporting.render import (
+    METRIC_TITLES,
+    emptied_note,
+    metric_texts,
+    resolution_note,
+    resolution_of,
+    significance_markdown,
+)
+from ..runtime.io import atomic_csv, atomic_text, load_npz, read_checked_csv
 from ..scores import SCORE_KEYS
-from ..splits import read_manifest
-from ..tables import group_means, per_class_table, seed_summary, significant_leads, wide_table
 from .evaluate import read_metrics
 
 
@@ -43,7 +50,7 @@ def make_tables(
     With ``summaries``: the tidy summary, the paired comparisons (``<dataset>_significance``), the extra
     metrics, the per-class table and, with ``compare_with``, the comparison with the paper. ``protocol``: a
     departure from the paper's setting (``paper.coreset_departure``), written into every table's caption."""
-    from ..stats import paired_comparisons
+    from ..evaluation.stats import paired_comparisons
 
     metrics = read_metrics(metric_files)
     per_seed = group_means(metrics)
@@ -78,7 +85,7 @@ def make_tables(
         atomic_csv(per_seed[per_seed["metric"] == metric], f"{stem}_per_seed.csv")
         written += [Path(f"{stem}{suffix}") for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")]
         if figure_dir is not None:
-            from ..figures import paired_difference_figure
+            from ..reporting.figures import paired_difference_figure
 
             reference = reference_method if reference_method in methods else methods[0]
             title = METRIC_TITLES[metric]
@@ -125,7 +132,7 @@ def make_figures(
     """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
     runs) and the anomaly maps of a few tail- and head-class test images. ``score_paths``: the runs' files
     (``<method>.npz`` and ``<method>.json``), as the rule's inputs list them."""
-    from ..figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
+    from ..reporting.figures import anomaly_map_figure, per_class_bars, tail_sampler_figure
 
     out_dir = Path(out_dir)
     runs = {Path(path).name: Path(path) for path in score_paths}
@@ -174,7 +181,7 @@ def make_figures(
 
 
 def read_diagnostics(files: list[str]) -> pd.DataFrame:
-    from ..diagnostics import RUN_COLUMNS
+    from ..evaluation.diagnostics import RUN_COLUMNS
 
     columns = ["dataset", "tail", "seed", "model_seed", "method", *RUN_COLUMNS]
     frames = [read_checked_csv(f, "diagnostics", columns) for f in files]
@@ -192,10 +199,10 @@ def make_diagnostics_tables(
     figure_stem,
 ) -> pd.DataFrame:
     """The diagnostics of every run of a dataset, aggregated over seeds like the AUROC tables: the tidy CSV, its
-    Markdown tables and the motivation figure (:func:`tailedcore.figures.diagnostics_figure`)."""
-    from ..diagnostics import diagnostics_summary
-    from ..figures import diagnostics_figure
-    from ..render import diagnostics_markdown
+    Markdown tables and the motivation figure (:func:`tailedcore.reporting.figures.diagnostics_figure`)."""
+    from ..evaluation.diagnostics import diagnostics_summary
+    from ..reporting.figures import diagnostics_figure
+    from ..reporting.render import diagnostics_markdown
 
     summary = diagnostics_summary(read_diagnostics(diagnostics_files))
     atomic_csv(summary.round(4), table_path)
@@ -224,7 +231,7 @@ def make_noise_sweep(
     """Seed-mean C_t / C_h / all image AUROC of every method at every noise ratio (table + figure); with
     ``diagnostics_files``, the bank enrichment of tail-class clean and of defect patches at every ratio
     (``diagnostics_path`` and a second figure beside the first, ``<figure>_diagnostics``)."""
-    from ..figures import noise_sweep_figure, sweep_diagnostics_figure
+    from ..reporting.figures import noise_sweep_figure, sweep_diagnostics_figure
 
     metrics = read_metrics(metric_files)
     metrics = metrics[metrics["metric"] == "image_auroc"]
@@ -236,7 +243,7 @@ def make_noise_sweep(
         summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
     )
     if diagnostics_path is not None:
-        from ..diagnostics import diagnostics_summary
+        from ..evaluation.diagnostics import diagnostics_summary
 
         diagnostics = diagnostics_summary(read_diagnostics(list(diagnostics_files)))
         diagnostics = diagnostics[diagnostics["quantity"] == "enrichment"]
@@ -255,8 +262,8 @@ def make_noise_sweep(
 def make_cost_table(*, report_files: list[str], metric_files: list[str], dataset: str, tails, methods, csv_out, md_out):
     """``<dataset>_cost.{csv,md}``: what every run cost (from the fit reports) beside its image AUROC, aggregated
     over split seeds and model seeds like every other number."""
-    from ..render import cost_markdown
-    from ..tables import cost_runs, cost_summary
+    from ..reporting.aggregate import cost_runs, cost_summary
+    from ..reporting.render import cost_markdown
 
     reports = {path: json.loads(Path(path).read_text()) for path in report_files}
     summary = cost_summary(cost_runs(reports), group_means(read_metrics(metric_files)))
@@ -268,7 +275,7 @@ def make_cost_table(*, report_files: list[str], metric_files: list[str], dataset
 def write_runtime_table(stages: dict, output) -> pd.DataFrame:
     """The runtime table (time and peak memory per stage and method) from every benchmark file, written
     atomically."""
-    from ..tables import runtime_table
+    from ..reporting.aggregate import runtime_table
 
     files = {stage: [paths] if isinstance(paths, str) else list(paths) for stage, paths in stages.items()}
     table = runtime_table(files)

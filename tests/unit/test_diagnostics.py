@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from tailedcore.data.images import Geometry
-from tailedcore.diagnostics import cell_fractions, diagnostics_summary, patch_truth, run_diagnostics
+from tailedcore.evaluation.diagnostics import cell_fractions, diagnostics_summary, patch_truth, run_diagnostics
 from tailedcore.features.augment import mask_views, tail_views
 from tailedcore.methods.base import FeatureSet, Provenance, build_method
 from tailedcore.scores import read_provenance, write_provenance

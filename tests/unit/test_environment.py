@@ -45,7 +45,7 @@ def test_the_gpu_environment_swaps_faiss_cpu_for_the_same_faiss_gpu_and_nothing_
 
 
 def test_rules_take_the_gpu_environment_when_a_block_may_use_the_gpu():
-    from tailedcore.plan import conda_env_file
+    from tailedcore.plan.workflow import conda_env_file
 
     def config(features, methods):
         return {"features": {"device": features}, "methods": {"device": methods}}

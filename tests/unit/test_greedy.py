@@ -101,7 +101,7 @@ def test_clustered_greedy_equals_the_full_update_and_the_previous_kernel(case):
 def test_greedy_logs_its_progress_with_the_time_left(caplog, monkeypatch):
     import logging
 
-    from tailedcore.logs import ProgressLog
+    from tailedcore.runtime.logs import ProgressLog
 
     monkeypatch.setattr(ProgressLog, "EVERY", 0.0)  # a line at every update instead of every 10 s
     points = np.random.default_rng(0).normal(size=(3000, 16)).astype(np.float32)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tailedcore.configdoc import render
+from tailedcore.runtime.configdoc import render
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
@@ -21,7 +21,7 @@ SCHEMA = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").r
 
 def test_config_readme_is_generated_from_the_schema():
     assert (ROOT / "config" / "README.md").read_text() == render(), (
-        "config/README.md is stale: python -m tailedcore.configdoc > config/README.md"
+        "config/README.md is stale: python -m tailedcore.runtime.configdoc > config/README.md"
     )
 
 
@@ -53,13 +53,13 @@ def _check(config_class, node: dict, skip: tuple[str, ...] = ()):
 
 def test_schema_defaults_equal_the_dataclass_defaults():
     from tailedcore.data.elpv import ElpvSpec
+    from tailedcore.data.longtail import SplitRules
     from tailedcore.data.synthetic import SyntheticSpec
     from tailedcore.features.cache import FeatureConfig
     from tailedcore.methods.padim import PaDiMConfig
     from tailedcore.methods.patchcore import PatchCoreConfig
     from tailedcore.methods.softpatch import SoftPatchConfig
     from tailedcore.methods.tailedcore import TailedCoreConfig
-    from tailedcore.splits import SplitRules
 
     props = SCHEMA["properties"]
     dataset = props["datasets"]["additionalProperties"]["properties"]
@@ -116,7 +116,7 @@ def test_the_wheel_holds_its_data_and_makes_tables_without_the_checkout(tmp_path
 import pandas as pd, tailedcore, sys
 from pathlib import Path
 assert Path(tailedcore.__file__).is_relative_to(Path(sys.argv[1])), tailedcore.__file__
-from tailedcore.official import checksums
+from tailedcore.data.official import checksums
 from tailedcore.stages.tables import make_tables
 rows = [dict(dataset="d", tail="step_k1", seed=1, model_seed=0, method="patchcore", category=c, class_role=r, metric=m,
              value=v, n_test=3, n_test_leaked=0, test_protocol="overlap")
@@ -209,16 +209,16 @@ def test_a_module_over_300_lines_says_why_in_its_first_lines():
 
 def test_the_score_contract_has_one_stable_import_path(tmp_path):
     """Baseline authors import load_split, write_scores and SCORE_KEYS from tailedcore.scores (the README's
-    example rule does); the old path tailedcore.pipeline gives the same objects."""
+    example rule does), and the score contract is the one module the package keeps at its root."""
     import json
 
     import numpy as np
 
-    import tailedcore.pipeline as old
-    from tailedcore.io import load_npz
-    from tailedcore.scores import SCORE_KEYS, load_split, write_scores
+    from tailedcore.runtime.io import load_npz
+    from tailedcore.scores import SCORE_KEYS, write_scores
 
-    assert (old.load_split, old.write_scores, old.SCORE_KEYS) == (load_split, write_scores, SCORE_KEYS)
+    root = sorted(p.name for p in (ROOT / "tailedcore").glob("*.py"))
+    assert root == ["__init__.py", "scores.py"], f"modules loose in the package root: {root}"
     ids = ["a/test/good/IMG 1", "a/test/crack/kratzer ü"]
     write_scores(
         tmp_path / "m.npz",
@@ -242,7 +242,7 @@ def test_the_score_contract_has_one_stable_import_path(tmp_path):
         )
 
 
-SCRIPT_IMPORTS = ("tailedcore.logs", "tailedcore.gpu", "tailedcore.stages.", "pathlib")
+SCRIPT_IMPORTS = ("tailedcore.runtime.logs", "tailedcore.runtime.gpu", "tailedcore.stages.", "pathlib")
 
 
 def _is_log_line(node) -> bool:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tailedcore.knn import knn_search
+from tailedcore.features.knn import knn_search
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -27,7 +27,7 @@ def test_auto_measures_once_per_size_class_and_keeps_the_neighbours(tmp_path, mo
 
     import torch
 
-    from tailedcore import knn
+    from tailedcore.features import knn
 
     monkeypatch.setenv("TAILEDCORE_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)
@@ -52,7 +52,7 @@ def test_faiss_search_in_progress_blocks_equals_one_call():
     stay whole and no block falls under its 20-query BLAS threshold (a 5-query tail joins the last block)."""
     import faiss
 
-    from tailedcore.knn import _faiss_blocks, knn_search
+    from tailedcore.features.knn import _faiss_blocks, knn_search
 
     assert _faiss_blocks(2 * 65536 + 5) == [(0, 65536), (65536, 2 * 65536 + 5)]
     rng = np.random.default_rng(3)
@@ -97,7 +97,7 @@ def test_bound_search_is_the_exact_nearest_row_first_index_on_ties(k):
 
 
 def test_bound_search_skips_most_of_the_bank_and_agrees_with_the_flat_search():
-    from tailedcore.knn_bound import BoundIndex
+    from tailedcore.features.knn_bound import BoundIndex
 
     rng = np.random.default_rng(1)
     basis = rng.normal(size=(6, 64))
@@ -126,7 +126,7 @@ def test_bound_margins_keep_a_row_at_the_exact_upper_bound():
 
 def test_bound_search_torch_refinement_the_cuda_path_is_exact_too():
     """The refinement CUDA uses (torch operations over every surviving pair), run on the CPU."""
-    from tailedcore.knn_bound import BoundIndex
+    from tailedcore.features.knn_bound import BoundIndex
 
     rng = np.random.default_rng(4)
     memory = (rng.normal(size=(3000, 6)) @ rng.normal(size=(6, 48)) + 0.2 * rng.normal(size=(3000, 48))).astype(

@@ -3,7 +3,7 @@ import pytest
 from scipy.ndimage import gaussian_filter
 from sklearn.metrics import roc_auc_score
 
-from tailedcore.metrics import anomaly_maps, auroc
+from tailedcore.evaluation.metrics import anomaly_maps, auroc
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -58,7 +58,7 @@ def reference_aupro(masks, maps, limit=0.3):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_aupro_matches_a_straightforward_reference(seed):
-    from tailedcore.metrics import aupro
+    from tailedcore.evaluation.metrics import aupro
 
     rng = np.random.default_rng(seed)
     masks = np.zeros((3, 16, 16), bool)
@@ -72,7 +72,7 @@ def test_aupro_matches_a_straightforward_reference(seed):
 def test_f1_max_and_average_precision():
     from sklearn.metrics import average_precision_score
 
-    from tailedcore.metrics import f1_max, pixel_metrics
+    from tailedcore.evaluation.metrics import f1_max, pixel_metrics
 
     labels = np.array([0, 0, 1, 1, 0, 1])
     scores = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
@@ -86,7 +86,7 @@ def test_f1_max_and_average_precision():
 def test_pixel_metrics_from_one_sort_equal_scikit_learn(seed):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from tailedcore.metrics import pixel_metrics
+    from tailedcore.evaluation.metrics import pixel_metrics
 
     rng = np.random.default_rng(seed)
     truth = np.zeros((4, 20, 20), bool)

@@ -7,7 +7,8 @@ import pytest
 from test_splits import MVTEC_TRAIN
 
 from tailedcore.data.index import build_visa_index
-from tailedcore.official import (
+from tailedcore.data.longtail import split_statistics
+from tailedcore.data.official import (
     OFFICIAL_SEEDS,
     OFFICIAL_TAILS,
     ManifestError,
@@ -16,7 +17,6 @@ from tailedcore.official import (
     fetch_official,
     official_url,
 )
-from tailedcore.splits import split_statistics
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OFFICIAL = DATA / "official_splits"

@@ -1,5 +1,5 @@
-"""Pixel metrics at native resolution (tailedcore.pixels): the inverse geometry, exact streamed metrics, and a
-thin scratch that the model's grid loses and native resolution finds."""
+"""Pixel metrics at native resolution (tailedcore.evaluation.pixels): the inverse geometry, exact streamed metrics, and
+a thin scratch that the model's grid loses and native resolution finds."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from PIL import Image
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from tailedcore.data.images import Geometry, read_mask
-from tailedcore.metrics import EvaluationSpec, evaluate_category, pixel_metrics
-from tailedcore.pixels import PixelCounter, native_map
+from tailedcore.evaluation.metrics import EvaluationSpec, evaluate_category, pixel_metrics
+from tailedcore.evaluation.pixels import PixelCounter, native_map
 
 
 def streamed(images):
@@ -154,7 +154,7 @@ def test_native_metrics_equal_direct_computation_on_the_masks_own_pixels(tmp_pat
         patch_scores=grids,
         spec=spec,
     )
-    from tailedcore.metrics import anomaly_maps
+    from tailedcore.evaluation.metrics import anomaly_maps
 
     maps = anomaly_maps(grids, geometry.shape, 2)
     natives = [native_map(m, geometry, w, h) for m, (w, h) in zip(maps, sizes)]

@@ -1,4 +1,4 @@
-"""The workflow's plan (tailedcore/plan.py): the path templates, lookups and config checks the rules use,
+"""The workflow's plan (tailedcore/plan/workflow.py): the path templates, lookups and config checks the rules use,
 tested without Snakemake parsing the workflow."""
 
 import copy
@@ -9,8 +9,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from tailedcore.config import ConfigError
-from tailedcore.plan import WILDCARD_CONSTRAINTS, Plan, is_given_folder
+from tailedcore.plan.workflow import WILDCARD_CONSTRAINTS, Plan, is_given_folder
+from tailedcore.runtime.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
@@ -147,7 +147,7 @@ def test_the_dry_run_rejects_splits_the_split_jobs_would_reject(tmp_path, tails,
 def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers():
     import pandas as pd
 
-    from tailedcore.estimate import GREEDY_EXPONENT, estimate_text, fit_seconds, plan_seconds
+    from tailedcore.plan.estimate import GREEDY_EXPONENT, estimate_text, fit_seconds, plan_seconds
 
     rates = {"greedy_a": 1e-7, "knn_flops": 1e10, "lof_c": 1e-8, "images_per_second": 10.0}
     one = dict(n_train=100, n_tail=10, n_test=50, grid=28 * 28, dim=256, r=rates)
@@ -175,9 +175,9 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
 def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_captions():
     import pandas as pd
 
-    from tailedcore.estimate import estimate_text, plan_seconds
-    from tailedcore.paper import coreset_departure
-    from tailedcore.render import metric_texts
+    from tailedcore.plan.estimate import estimate_text, plan_seconds
+    from tailedcore.reporting.paper import coreset_departure
+    from tailedcore.reporting.render import metric_texts
 
     assert coreset_departure({"run": ["patchcore", "padim"], "patchcore": {"coreset_ratio": 0.1}}) == ""
     assert coreset_departure({"run": ["tailedcore"]}) == ""  # the default is the paper's
@@ -193,7 +193,7 @@ def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_
     paper = {**config["methods"], "patchcore": {"coreset_ratio": 0.1}}
     total = plan_seconds(sizes=sizes, counts=(400, 50, 4), features=config["features"], methods=paper, rates_=rates)
     assert f"{note} At the paper's ratio the same run would take about" in text
-    from tailedcore.estimate import _minutes
+    from tailedcore.plan.estimate import _minutes
 
     assert f"about {_minutes(total['total'])}; the tables say so" in text
     part = pd.DataFrame(

@@ -11,7 +11,7 @@ from tailedcore.data import folder_fingerprint, folder_has_masks
 from tailedcore.data.coverage import coverage_messages, defect_coverage
 from tailedcore.data.images import Geometry, load_image, load_mask, to_rgb
 from tailedcore.data.index import DatasetLayoutError, build_mvtec_index
-from tailedcore.metrics import EvaluationSpec, auroc, evaluate_category
+from tailedcore.evaluation.metrics import EvaluationSpec, auroc, evaluate_category
 
 CROP = Geometry(mode="crop", resize=48, crop=48)
 RESIZE = Geometry(mode="resize", size=(80, 48))

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailedcore.splits import SplitRules, generate_split, pareto_profile, split_statistics, tail_kind
+from tailedcore.data.longtail import SplitRules, generate_split, pareto_profile, split_statistics, tail_kind
 
 # MVTec AD train/good counts and test defect counts (docs/protocol.md §1.1)
 MVTEC_TRAIN = dict(

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from tailedcore.stats import (
+from tailedcore.evaluation.stats import (
     cell_statistics,
     holm,
     paired_bootstrap_interval,

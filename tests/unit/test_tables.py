@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tailedcore.render import to_latex, to_markdown
-from tailedcore.tables import group_means, seed_summary, wide_table
+from tailedcore.reporting.aggregate import group_means, seed_summary, wide_table
+from tailedcore.reporting.render import to_latex, to_markdown
 
 
 def metric_rows():
@@ -88,7 +88,7 @@ def test_markdown_shows_mean_and_std_and_bolds_the_best():
 
 
 def test_comparison_with_the_paper():
-    from tailedcore.paper import compare_with_paper
+    from tailedcore.reporting.paper import compare_with_paper
 
     summary = pd.DataFrame(
         [
@@ -117,7 +117,7 @@ def test_comparison_with_the_paper():
 
 
 def test_runtime_table_from_benchmark_files(tmp_path):
-    from tailedcore.tables import runtime_table
+    from tailedcore.reporting.aggregate import runtime_table
 
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
     files = []
@@ -141,7 +141,7 @@ def test_runtime_table_from_benchmark_files(tmp_path):
 
 def _legend_texts(monkeypatch, draw) -> list[str]:
     """The legend entries (and legend titles) of the figures ``draw`` saves."""
-    import tailedcore.figures as figures
+    import tailedcore.reporting.figures as figures
 
     texts = []
 
@@ -194,8 +194,8 @@ def test_the_per_class_bars_name_the_shaded_tail_classes(monkeypatch):
 def test_the_cost_table_aggregates_every_run_like_every_other_number_beside_its_auroc():
     import pandas as pd
 
-    from tailedcore.render import cost_markdown
-    from tailedcore.tables import cost_runs, cost_summary
+    from tailedcore.reporting.aggregate import cost_runs, cost_summary
+    from tailedcore.reporting.render import cost_markdown
 
     def report(fit, per_image, rows):
         return {

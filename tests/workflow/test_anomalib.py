@@ -18,9 +18,9 @@ import yaml
 from snakemake.utils import validate
 from workflow_copy import ROOT, tiny_config
 
-from tailedcore import anomalib_models as bridge
+from tailedcore.baselines import anomalib_bridge as bridge
 from tailedcore.data.download import sha256sum
-from tailedcore.plan import Plan
+from tailedcore.plan.workflow import Plan
 from tailedcore.stages.anomalib import run_anomalib
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

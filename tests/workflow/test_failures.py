@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from tailedcore.data.longtail import SplitError, SplitRules, full_size_tails, generate_split
 from tailedcore.features.cache import FeatureStore, cache_paths, write_ids
-from tailedcore.io import DamagedFileError, atomic_path, load_npz
+from tailedcore.runtime.io import DamagedFileError, atomic_path, load_npz
 from tailedcore.scores import SCORE_KEYS
-from tailedcore.splits import SplitError, SplitRules, full_size_tails, generate_split
 from tailedcore.stages.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -225,7 +225,7 @@ JOB = textwrap.dedent(
     """
     import os, signal, sys, types
     sys.path.insert(0, sys.argv[3])
-    from tailedcore.logs import to_rule_log
+    from tailedcore.runtime.logs import to_rule_log
     log = to_rule_log(types.SimpleNamespace(rule="fit_score", log=[sys.argv[1]]))
     log.info("working")
     if sys.argv[2] == "kill":
@@ -316,7 +316,9 @@ def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
     tabbed = tmp_path / "tabbed.yaml"
     tabbed.write_text("splits:\n\tseeds: [1]\n")
     run = subprocess.run(
-        [sys.executable, "-m", "tailedcore.config", str(good), str(bad), str(tabbed)], capture_output=True, text=True
+        [sys.executable, "-m", "tailedcore.runtime.config", str(good), str(bad), str(tabbed)],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 1
     assert run.stdout.splitlines() == [
@@ -333,11 +335,11 @@ def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
         timeout=300,
     )
     assert "Config file is not valid JSON or YAML" in dry.stdout + dry.stderr
-    assert "python -m tailedcore.config" in (ROOT / "README.md").read_text()
+    assert "python -m tailedcore.runtime.config" in (ROOT / "README.md").read_text()
 
 
 def test_a_category_name_that_cannot_be_used_says_which_characters_and_how_to_map_the_folder():
-    from tailedcore.config import schema_problems
+    from tailedcore.runtime.config import schema_problems
 
     config = {
         "datasets": {"d": {"kind": "folder", "path": "/data", "noise_ratio": 0.1, "categories": ["a", "beta two"]}}

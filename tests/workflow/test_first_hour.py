@@ -12,7 +12,7 @@ import yaml
 from real_fixtures import damage, write_real_folder
 from workflow_copy import TINY_FEATURES, tiny_config
 
-from tailedcore.config import schema_problems
+from tailedcore.runtime.config import schema_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")

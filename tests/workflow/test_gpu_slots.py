@@ -19,7 +19,7 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 HOLDER = """
 import json, os, sys, time
-from tailedcore.gpu import claim_gpu
+from tailedcore.runtime.gpu import claim_gpu
 slot = claim_gpu(timeout=float(sys.argv[2]) if len(sys.argv) > 2 else None, poll_seconds=0.05)
 start = time.time()
 print(json.dumps({"index": slot.index, "visible": os.environ["CUDA_VISIBLE_DEVICES"], "start": start}), flush=True)
@@ -83,7 +83,7 @@ def test_an_existing_visible_list_is_honoured(tmp_path):
 
 
 def test_slurm_assignment_is_used_as_is(monkeypatch):
-    from tailedcore.gpu import claim_gpu
+    from tailedcore.runtime.gpu import claim_gpu
 
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")

@@ -1,7 +1,7 @@
 """Fit one anomalib model on a split's unified training pool and score every test image."""
 
-from tailedcore.gpu import claim_for_job
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.gpu import claim_for_job
+from tailedcore.runtime.logs import to_rule_log
 
 log = to_rule_log(snakemake)
 sm = snakemake

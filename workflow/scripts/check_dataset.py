@@ -1,6 +1,6 @@
 """`snakemake check` for one dataset: every category and every configured split, all problems at once."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import check_dataset
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """What every run cost (fit seconds and its parts, inference per image, memory bank, peak memory) beside its AUROC."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import make_cost_table
 
 log = to_rule_log(snakemake)

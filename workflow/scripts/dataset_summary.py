@@ -1,6 +1,6 @@
 """The dataset summary: counts per category and label, image sizes and aspect ratios, defect coverage."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import summarise_dataset
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Defect coverage of one category's masks under the geometry (logged as one summary line)."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import check_coverage
 
 log = to_rule_log(snakemake)

@@ -3,7 +3,7 @@ denoising filter's decisions and the TailSampler's calls against the split's tru
 
 from pathlib import Path
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import diagnose
 
 log = to_rule_log(snakemake)

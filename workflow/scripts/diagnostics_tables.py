@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import make_diagnostics_tables
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Download a dataset archive from its mirrors (resume, sha256, atomic move)."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import download_archive
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Write the ELPV solar cells of the elpv-dataset wheel in the MVTec layout, and the ready marker."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import make_elpv
 
 log = to_rule_log(snakemake)

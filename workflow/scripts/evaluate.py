@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import evaluate
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Verify an archive's sha256 and extract it safely; the marker records what was extracted."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import extract_archive
 
 log = to_rule_log(snakemake)

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from tailedcore.gpu import claim_for_job
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.gpu import claim_for_job
+from tailedcore.runtime.logs import to_rule_log
 
 log = to_rule_log(snakemake)
 sm = snakemake

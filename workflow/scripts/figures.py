@@ -1,6 +1,6 @@
 """Draw the figures of one (dataset, tail): per-class bars, TailSampler, anomaly maps."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import make_figures
 
 log = to_rule_log(snakemake)

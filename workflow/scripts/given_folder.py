@@ -1,6 +1,6 @@
 """Point the workflow at a dataset folder the user already has (no download)."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import mark_given_folder
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """The dataset index: every category's rows in one table."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import build_index
 
 log = to_rule_log(snakemake)

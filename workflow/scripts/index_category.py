@@ -1,6 +1,6 @@
 """Index one category: one row per image, every image's and mask's header checked."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import build_category_index
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """AUROC against the noise ratio for every method, tail and head classes apart; what the memory banks keep."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import make_noise_sweep
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Fetch one official manifest file (pinned commit or local copy) and check its sha256."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.splits import fetch_official_manifest
 
 log = to_rule_log(snakemake)

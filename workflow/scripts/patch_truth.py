@@ -1,6 +1,6 @@
 """The truth of a split's training pool: group of every image, defect share of every patch cell."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import feature_grid, make_patch_truth
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Collect the benchmark files of one dataset into a runtime table (time and peak memory per stage)."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import write_runtime_table
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Write one noisy long-tailed split manifest (official or generated) and its statistics."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.splits import make_split
 
 log = to_rule_log(snakemake)

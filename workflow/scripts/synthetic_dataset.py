@@ -1,6 +1,6 @@
 """Write the embedded synthetic dataset (MVTec AD layout) and its ready marker."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.data import make_synthetic
 
 log = to_rule_log(snakemake)

@@ -1,6 +1,6 @@
 """Aggregate the per-class metrics of one dataset into the paper-shaped tables and the paper comparison."""
 
-from tailedcore.logs import to_rule_log
+from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.tables import make_tables
 
 log = to_rule_log(snakemake)

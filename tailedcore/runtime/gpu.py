@@ -44,7 +44,7 @@ def lock_dir() -> Path:
 
 
 def visible_devices() -> list[str]:
-    """The device indices this process may use (:func:`tailedcore.config.visible_device_list`; torch asked
+    """The device indices this process may use (:func:`tailedcore.runtime.config.visible_device_list`; torch asked
     only when nothing else can tell)."""
     from .config import visible_device_list
 

@@ -216,7 +216,7 @@ def split_statistics(manifest: pd.DataFrame, index: pd.DataFrame) -> pd.DataFram
 
 
 def read_manifest(path) -> pd.DataFrame:
-    from .io import read_checked_csv
+    from ..runtime.io import read_checked_csv
 
     return read_checked_csv(path, "split manifest", MANIFEST_COLUMNS, dtype=str, keep_default_na=False)[
         MANIFEST_COLUMNS

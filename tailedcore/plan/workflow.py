@@ -17,7 +17,9 @@ from pathlib import Path
 
 from snakemake.io import expand
 
-from .config import (
+from ..data import dataset_categories, folder_fingerprint, folder_has_masks, train_sizes
+from ..data.images import Geometry
+from ..runtime.config import (
     FEATURE_RUNTIME_KEYS,
     ConfigError,
     device_problems,
@@ -25,8 +27,6 @@ from .config import (
     raise_problems,
     suggest,
 )
-from .data import dataset_categories, folder_fingerprint, folder_has_masks, train_sizes
-from .data.images import Geometry
 
 # Knobs that only choose where or how fast the numbers are computed: never a `params:` entry (a change must
 # not rerun anything); scripts read them from `snakemake.config`.
@@ -154,7 +154,7 @@ class Plan:
                 )
         problems += method_block_problems(config["methods"], known, METHOD_SETTINGS)
         if self.anomalib_entries:
-            from .anomalib_models import entry_problems
+            from ..baselines.anomalib_bridge import entry_problems
 
             taken = self.package_methods + [m for m in self.rule_methods if m not in self.anomalib_entries]
             problems += entry_problems(list(self.anomalib_entries.values()), self.methods, taken)
@@ -182,7 +182,7 @@ class Plan:
     def _split_problems(self) -> list[str]:
         """Splits that would fail, for the datasets whose class sizes are known before any job runs (synthetic,
         a folder of your own): the dry run says what the split jobs would (`snakemake check` does it for all)."""
-        from .splits import SplitRules, size_problems
+        from ..data.longtail import SplitRules, size_problems
 
         splits, problems = self.config["splits"], []
         for name, block in self.datasets.items():

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data.images import Geometry
-from .io import cache_folder
+from ..data.images import Geometry
+from ..runtime.io import cache_folder
 
 log = logging.getLogger(__name__)
 GREEDY_EXPONENT = 1.5  # seconds of a 10 % coreset grow like P^1.5 (bench: 200k -> 1M points, real features)
@@ -50,12 +50,12 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     backbone images/s and the start of a job."""
     import torch
 
-    from .compute import set_threads
-    from .knn import knn_search
+    from ..features.knn import knn_search
+    from ..runtime.compute import set_threads
 
     set_threads(threads)
-    from .samplers.greedy import greedy_kcenter
-    from .samplers.lof import local_outlier_factor
+    from ..samplers.greedy import greedy_kcenter
+    from ..samplers.lof import local_outlier_factor
 
     rng = np.random.default_rng(0)
     points = (rng.normal(size=(40_000, 16)) @ rng.normal(size=(16, 128)) + rng.normal(size=(40_000, 128))).astype(
@@ -81,7 +81,7 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
         except ImportError:  # no faiss
             continue
     knn_flops = 2.0 * len(queries) * len(memory) * memory.shape[1] / min(seconds.values())
-    from .compute import resolve_device
+    from ..runtime.compute import resolve_device
 
     batch = torch.from_numpy(rng.normal(size=(8, 400, 128))).to(resolve_device(device))
     started = time.perf_counter()
@@ -90,7 +90,7 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     images_per_second = None
     if backbone:
         try:
-            from .features.backbones import load_backbone
+            from ..features.backbones import load_backbone
 
             model = load_backbone(backbone, None)
             images = torch.randn(8, 3, *shape)
@@ -225,7 +225,7 @@ def estimate_text(
         + ", ".join(f"{m} {_minutes(s)}" for m, s in base["fits"].items())
         + "), before dividing by the jobs that run at once."
     ]
-    from .paper import CORESET_METHODS, PAPER_CORESET_RATIO, coreset_departure
+    from ..reporting.paper import CORESET_METHODS, PAPER_CORESET_RATIO, coreset_departure
 
     departure = coreset_departure(methods)
     if departure:

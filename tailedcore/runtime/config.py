@@ -149,7 +149,7 @@ def device_problems(config: dict) -> list[str]:
 
 def share_configfiles(paths) -> None:
     """Tell this run's jobs its config files (TAILEDCORE_CONFIGFILES, inherited by every job): a job that finds
-    a damaged file prints the exact command that rebuilds it (:func:`tailedcore.io.rebuild_hint`)."""
+    a damaged file prints the exact command that rebuilds it (:func:`tailedcore.runtime.io.rebuild_hint`)."""
     import shlex
 
     os.environ["TAILEDCORE_CONFIGFILES"] = " ".join(shlex.quote(str(Path(p).resolve())) for p in paths)
@@ -191,7 +191,7 @@ def yaml_problems(paths) -> list[str]:
 
 
 def main(argv=None) -> int:
-    """``python -m tailedcore.config FILE...``: where a config file stops being YAML, or that all are fine."""
+    """``python -m tailedcore.runtime.config FILE...``: where a config file stops being YAML, or that all are fine."""
     paths = list(sys.argv[1:] if argv is None else argv)
     problems = yaml_problems(paths)
     for problem in problems:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .data.images import Geometry, read_mask
+from ..data.images import Geometry, read_mask
 
 SUBSETS = ("clean", "noise", "defect", "defect_half")
 GROUPS = ("tail", "head", "all")
@@ -106,14 +106,14 @@ def patch_truth(manifest: pd.DataFrame, index: pd.DataFrame, geometry: Geometry,
 
 
 def write_patch_truth(path, truth: dict) -> None:
-    from .io import atomic_path
+    from ..runtime.io import atomic_path
 
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         np.savez_compressed(handle, **truth)  # mostly zeros: a few kB
 
 
 def read_patch_truth(path) -> dict:
-    from .io import load_npz
+    from ..runtime.io import load_npz
 
     return load_npz(path, "patch truth", TRUTH_KEYS)
 
@@ -121,7 +121,7 @@ def read_patch_truth(path) -> dict:
 def view_truth(mask_paths: dict[int, str], geometry: Geometry, grid: tuple[int, int]):
     """``fractions(image, kind)``: the (views, gh, gw) defect fractions of the augmented views of training
     image ``image`` (a noise image with a mask), the mask taking each view's transform; cached per image."""
-    from .features.augment import mask_views
+    from ..features.augment import mask_views
 
     cache: dict[tuple[int, str], np.ndarray] = {}
 
@@ -295,7 +295,7 @@ def _tail_rows(rows: _Rows, provenance, order, images, category) -> None:
 
 def diagnostics_summary(per_run: pd.DataFrame) -> pd.DataFrame:
     """Per cell (dataset, tail, method, quantity, subset, group): the seed statistics of the AUROC tables
-    (mean, spreads over split and model seeds, 95 % interval: :func:`tailedcore.stats.cell_statistics`)."""
+    (mean, spreads over split and model seeds, 95 % interval: :func:`tailedcore.evaluation.stats.cell_statistics`)."""
     from .stats import cell_statistics
 
     keys = ["dataset", "tail", "method", "quantity", "subset", "group", "unit"]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from .data.images import Geometry, load_mask
+from ..data.images import Geometry, load_mask
 from .pixels import bilinear_matrix, native_pixel_metrics
 
 METRIC_COLUMNS = [

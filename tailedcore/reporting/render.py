@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .aggregate import GROUP_LABELS, GROUPS, TAIL_LABELS, wide_table
 from .paper import PAPER_TABLE_NUMBERS
-from .tables import GROUP_LABELS, GROUPS, TAIL_LABELS, wide_table
 
 METRIC_TITLES = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC"}
 
@@ -253,9 +253,9 @@ def resolution_note(mode: str) -> str:
 
 
 def diagnostics_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], methods: list[str]) -> str:
-    """The diagnostics summary (:func:`tailedcore.diagnostics.diagnostics_summary`) as Markdown: one table per
-    quantity and patch set, rows = methods, columns = tail type x (C_t, C_h, all), cells = mean [95 % CI]."""
-    from .diagnostics import QUANTITY_TITLES, SUBSETS
+    """The diagnostics summary (:func:`tailedcore.evaluation.diagnostics.diagnostics_summary`) as Markdown: one table
+    per quantity and patch set, rows = methods, columns = tail type x (C_t, C_h, all), cells = mean [95 % CI]."""
+    from ..evaluation.diagnostics import QUANTITY_TITLES, SUBSETS
 
     runs = ""
     if len(summary):
@@ -295,7 +295,7 @@ def diagnostics_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str
 def cost_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], methods: list[str]) -> str:
     """What every number cost, per tail type: a row per method with its image AUROC over all classes and the
     cost of its runs (mean over split seeds x model seeds, ± the standard deviation over split seeds)."""
-    from .tables import COST_COLUMNS
+    from .aggregate import COST_COLUMNS
 
     order = ["image AUROC (all)"] + [name for name, _ in COST_COLUMNS.values()]
     lines = [

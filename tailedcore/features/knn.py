@@ -2,7 +2,7 @@
 
 * ``torch``: the flat search as one matrix product per query block (|b|^2 - 2 q.b, then + |q|^2);
 * ``faiss``: faiss's flat index (faiss-gpu on CUDA when installed);
-* ``bound`` (:mod:`tailedcore.knn_bound`): skips most of the bank with a lower bound from its leading principal
+* ``bound`` (:mod:`tailedcore.features.knn_bound`): skips most of the bank with a lower bound from its leading principal
   components and computes exact distances only where the bound cannot exclude a row.
 
 ``auto`` picks the fastest by measurement on the machine it runs on: the first search of a size class
@@ -22,14 +22,14 @@ import logging
 import numpy as np
 import torch
 
-from .compute import current_device, resolve_device
-from .logs import ProgressLog
+from ..runtime.compute import current_device, resolve_device
+from ..runtime.logs import ProgressLog
 
 CALIBRATION_QUERIES = 2048
 CALIBRATION_MEMORY = 32768
 
 BACKENDS = ("auto", "faiss", "torch", "bound")
-EXACT_BACKENDS = ("torch", "faiss", "bound")  # what auto measures (bound: tailedcore.knn_bound)
+EXACT_BACKENDS = ("torch", "faiss", "bound")  # what auto measures (bound: tailedcore.features.knn_bound)
 
 
 def _faiss_gpus() -> int:
@@ -122,7 +122,7 @@ def _torch_search(queries: np.ndarray, memory: np.ndarray, k: int, chunk: int, d
 
 
 def _cache_file():
-    from .io import cache_folder
+    from ..runtime.io import cache_folder
 
     return cache_folder() / "knn_backends.json"
 
@@ -189,7 +189,7 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queri
     best = min(timings, key=timings.get)
     cache.setdefault(_machine(), {})[key] = best
     try:
-        from .io import atomic_text
+        from ..runtime.io import atomic_text
 
         atomic_text(path, json.dumps(cache, indent=1, sort_keys=True))
     except OSError:

@@ -1,6 +1,6 @@
 """``config/README.md``, generated from the config schema so that it cannot drift from it.
 
-    python -m tailedcore.configdoc > config/README.md
+    python -m tailedcore.runtime.configdoc > config/README.md
 
 A test checks that the file equals what this module renders.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def _resolve(node: dict, schema: dict) -> dict:
@@ -75,8 +75,9 @@ def render(schema_path: str | Path = SCHEMA) -> str:
     lines = [
         "# Configuration",
         "",
-        "Generated from `workflow/schemas/config.schema.yaml` by `python -m tailedcore.configdoc > config/README.md`;",
-        "a test checks that the two agree. Unknown keys are errors. A `--configfile` replaces `config/config.yaml`.",
+        "Generated from `workflow/schemas/config.schema.yaml` by",
+        "`python -m tailedcore.runtime.configdoc > config/README.md`; a test checks that the two agree.",
+        "Unknown keys are errors. A `--configfile` replaces `config/config.yaml`.",
         "",
         _text(schema, schema),
         "",

@@ -16,8 +16,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from .data.images import Geometry, load_image, load_mask  # noqa: E402
-from .metrics import anomaly_maps  # noqa: E402
+from ..data.images import Geometry, load_image, load_mask  # noqa: E402
+from ..evaluation.metrics import anomaly_maps  # noqa: E402
 
 STYLE = {
     "figure.dpi": 110,

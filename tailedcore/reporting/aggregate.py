@@ -1,4 +1,4 @@
-"""Aggregation of per-class metrics into the paper's table layout (rendering: :mod:`tailedcore.render`).
+"""Aggregation of per-class metrics into the paper's table layout (rendering: :mod:`tailedcore.reporting.render`).
 
 Per docs/protocol.md §3.2: for one seed, C_t / C_h / all are unweighted means over tail, head and all classes; the
 table reports the mean (and std) of those per-seed means over the seeds. Values are in percent.
@@ -34,8 +34,8 @@ def group_means(metrics: pd.DataFrame) -> pd.DataFrame:
 def seed_summary(per_seed: pd.DataFrame) -> pd.DataFrame:
     """Per cell: the mean over every run, the standard deviation over split seeds (``std``, as the paper
     reports it, and ``std_split``) and over model seeds (``std_model``), and the 95 % confidence interval
-    (:mod:`tailedcore.stats`)."""
-    from .stats import cell_statistics
+    (:mod:`tailedcore.evaluation.stats`)."""
+    from ..evaluation.stats import cell_statistics
 
     keys = ["dataset", "metric", "method", "tail", "group"]
     rows = [{**dict(zip(keys, key)), **cell_statistics(part)} for key, part in per_seed.groupby(keys, sort=False)]
@@ -98,7 +98,7 @@ def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
 def runtime_table(stages: dict[str, list[str]]) -> pd.DataFrame:
     """Time and peak memory per stage (and method) from Snakemake ``benchmark:`` files, given by stage; a run's
     method is its file's name (``<method>.tsv``)."""
-    from .io import read_checked_csv
+    from ..runtime.io import read_checked_csv
 
     rows = []
     for stage, paths in stages.items():
@@ -174,7 +174,7 @@ def cost_summary(runs: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
     """Per (method, tail, quantity): the mean over runs, the spreads and the 95 % interval (bounded below by
     0), like every other number; with each cell's image AUROC over all classes beside it (``per_seed``: the
     group means of the metrics)."""
-    from .stats import cell_statistics
+    from ..evaluation.stats import cell_statistics
 
     auroc = per_seed[(per_seed["metric"] == "image_auroc") & (per_seed["group"] == "all")]
     auroc = auroc.assign(quantity="image AUROC (all)")[["method", "tail", "seed", "model_seed", "quantity", "value"]]

@@ -9,7 +9,7 @@ Native resolution means hundreds of millions of pixels. The metrics are still ex
 (always the minority) are held with their scores and region ids, sorted once; the defect-free pixels are
 streamed image by image and only counted against the distinct defect scores (a tie counts as a tie). From
 these counts follow the ROC, precision-recall and PRO curves at every distinct score, as one sort of all
-pixels gives them (:func:`tailedcore.metrics.pixel_metrics`). Memory: about 16 bytes per defect pixel and
+pixels gives them (:func:`tailedcore.evaluation.metrics.pixel_metrics`). Memory: about 16 bytes per defect pixel and
 the maps of one image, whatever the number of defect-free pixels.
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import label as connected_components
 
-from .data.images import Geometry, read_mask
+from ..data.images import Geometry, read_mask
 
 
 def _linear_weights(source: np.ndarray, size_in: int) -> np.ndarray:
@@ -66,7 +66,8 @@ def native_map(model_map: np.ndarray, geometry: Geometry, width: int, height: in
 class PixelCounter:
     """Exact pixel AUROC, AP and AUPRO over images streamed one at a time, in two passes: ``add_defects`` for
     the defect pixels of every image with a mask, then ``add_normals`` for the defect-free pixels of every
-    image (after ``freeze``). Equal to :func:`tailedcore.metrics.pixel_metrics` on the concatenated pixels."""
+    image (after ``freeze``). Equal to :func:`tailedcore.evaluation.metrics.pixel_metrics` on the concatenated
+    pixels."""
 
     def __init__(self):
         self._scores, self._regions, self._sizes = [], [], []
