@@ -45,7 +45,7 @@ include: "rules/tables.smk"
 
 
 # Baselines added as rules: every rules/baselines/<method>.smk is included, and writes the score files of
-# the method <method> (README, "Adding a baseline").
+# the method <method> (docs/baselines.md, "Adding a baseline").
 for _baseline in BASELINE_RULE_FILES:
 
     include: _baseline

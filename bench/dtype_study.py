@@ -1,4 +1,4 @@
-"""Does the float16 feature cache move any method's AUROC beyond model-seed noise? (README, "Statistics")
+"""Does the float16 feature cache move any method's AUROC beyond model-seed noise? (docs/statistics.md, "Statistics")
 
     python bench/dtype_study.py [--tails step_k1] [--model-seeds 0,1,2] [--work /tmp/dtype-study]
 

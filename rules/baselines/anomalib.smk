@@ -1,4 +1,4 @@
-# anomalib image models as baselines (README, "anomalib models as baselines"): every entry of methods.anomalib
+# anomalib image models as baselines (docs/baselines.md, "anomalib models as baselines"): every entry of methods.anomalib
 # is a method of its own, fitted on each run's training pool (all classes, the noise included, no labels) and
 # scored on the run's test images under the benchmark's protocol; its score file joins evaluation and tables.
 # The optional extra: pip install -e '.[anomalib]' (or --sdm conda: envs/anomalib.yaml).

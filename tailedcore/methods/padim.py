@@ -1,7 +1,7 @@
 """PaDiM (Defard et al., ICPR 2021) on the unified training pool: one multivariate Gaussian per patch
 position over a random subset of feature channels; patch score = Mahalanobis distance.
 
-Differences from the original (also in the README): it reads the shared cached patch features (the
+Differences from the original (also in docs/methods.md, "Methods"): it reads the shared cached patch features (the
 PatchCore aggregation of the backbone's two stages) instead of concatenating layer1-3 maps, and the
 image score is the maximum patch score, as for the other methods.
 """

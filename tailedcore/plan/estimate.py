@@ -10,7 +10,7 @@ features and coreset ratio r:
   every fit job   + the measured start of a job (Python, torch and the package imported)
 TailedCore and SoftPatch keep the LOF's ``lof_keep_ratio`` of P for their coreset; TailedCore adds the coreset
 of its tail images with their augmented views (whose features it computes at fit time); PaDiM's per-position
-Gaussians are taken as free. Checked against measured runs in the README (Performance).
+Gaussians are taken as free. Checked against measured runs in docs/performance.md.
 """
 
 from __future__ import annotations

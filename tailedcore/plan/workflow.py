@@ -149,8 +149,8 @@ class Plan:
                 problems.append(
                     f"methods.run names {method!r}{suggest(method, known)}, which is neither a package method "
                     f"{self.package_methods} nor a baseline rule file ({self.rule_methods}); add "
-                    f"tailedcore/methods/{method}.py or rules/baselines/{method}.smk (README, 'Adding a baseline'), "
-                    "or fix the name"
+                    f"tailedcore/methods/{method}.py or rules/baselines/{method}.smk "
+                    "(docs/baselines.md, 'Adding a baseline'), or fix the name"
                 )
         problems += method_block_problems(config["methods"], known, METHOD_SETTINGS)
         if self.anomalib_entries:
@@ -195,7 +195,7 @@ class Plan:
 
     # ----------------------------------------------------------------------------------------- paths
     def run_path(self, kind: str, method: str = "{method}") -> str:
-        """The template of a per-run file, for one method or the {method} wildcard (README, "Adding a
+        """The template of a per-run file, for one method or the {method} wildcard (docs/baselines.md, "Adding a
         baseline")."""
         return self.run_paths[kind].format(method=method)
 

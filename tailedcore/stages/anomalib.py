@@ -1,5 +1,5 @@
 """Stage function of rules/baselines/anomalib.smk: any anomalib image model as a baseline on the benchmark's splits
-(README, "anomalib models as baselines"; the pieces: :mod:`tailedcore.baselines.anomalib_bridge`).
+(docs/baselines.md, "anomalib models as baselines"; the pieces: :mod:`tailedcore.baselines.anomalib_bridge`).
 
 Each entry of ``methods.anomalib`` is a method of its own. Its model is fitted on a run's training pool (every
 class together, the injected noise included, no class labels) and scores the run's test images under the

@@ -48,10 +48,20 @@ def copy_workflow(target: Path) -> Path:
     return target
 
 
+def doc_with_marker(marker: str) -> str:
+    """The text of the one page (README.md or docs/*.md) that holds ``<!-- marker -->``."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    holding = [page for page in pages if f"<!-- {marker} -->" in page.read_text()]
+    if len(holding) != 1:
+        raise AssertionError(f"<!-- {marker} --> is in {len(holding)} of README.md and docs/*.md (needs exactly one)")
+    return holding[0].read_text()
+
+
 def readme_block(marker: str) -> str:
-    """The fenced code block that follows ``<!-- marker -->`` in the README (the text users copy)."""
-    text = (ROOT / "README.md").read_text()
+    """The fenced code block that follows ``<!-- marker -->`` in the README or a page of docs/ (the text users
+    copy)."""
+    text = doc_with_marker(marker)
     found = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)```", text, flags=re.S)
     if not found:
-        raise AssertionError(f"README.md has no code block after <!-- {marker} -->")
+        raise AssertionError(f"no code block after <!-- {marker} -->")
     return found.group(1)

@@ -291,3 +291,56 @@ def test_every_workflow_script_only_calls_its_stage():
             else:
                 offenders.append(f"{where}: a {type(node).__name__} (scripts call their stage, nothing else)")
     assert not offenders, offenders
+
+
+CITING = (".py", ".smk", ".md", ".yaml", ".rst", ".sh", ".toml")
+CITED_PATH = re.compile(
+    r"(?<![\w/.-])((?:docs|tailedcore|rules|workflow|bench|config|profiles|envs|tests)/[\w./-]*\w\.(?:md|py|smk|yaml|sh|rst))"
+)
+CITED_HEADING = re.compile(r"""(docs/\w+\.md|(?<![\w/])\w+\.md|README(?:\.md)?)\)?,\s*["'](\w[^"'()]{2,80}?)["'\n]""")
+
+
+def _tracked(*suffixes: str) -> list[Path]:
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return [ROOT / n for n in names if n.endswith(suffixes) or n.endswith("Snakefile")]
+
+
+def _headings(page: Path) -> list[str]:
+    found, fence = [], False
+    for line in page.read_text().splitlines():
+        fence = not fence if line.startswith("```") else fence
+        if not fence and line.startswith("#"):
+            found.append(" ".join(line.lstrip("#").split()))
+    return found
+
+
+def test_every_file_and_heading_the_project_cites_exists():
+    """A path such as docs/recovery.md or tailedcore/plan/workflow.py named in the code, the configs or the docs
+    exists, and a citation like (docs/statistics.md, "Statistics") names the start of a heading of that page."""
+    missing, headless = [], []
+    for path in _tracked(*CITING):
+        if not path.is_file() or path.relative_to(ROOT).parts[0] == "tests":  # tests name the files they make
+            continue
+        text = path.read_text(errors="ignore")
+        where = path.relative_to(ROOT)
+        for cited in CITED_PATH.findall(text):
+            if not (ROOT / cited).exists() and not (path.parent / cited).exists():
+                missing.append(f"{where} cites {cited}")
+        for page, heading in CITED_HEADING.findall(" ".join(text.split())):
+            target = ROOT / page if "/" in page else (path.parent / page)
+            if page.startswith("README"):
+                target = ROOT / "README.md"
+            if not target.is_file():
+                missing.append(f"{where} cites {page}")
+            elif not any(h.startswith(heading.strip()) for h in _headings(target)):
+                headless.append(f"{where} cites {page}, {heading.strip()!r}")
+    assert not missing, missing
+    assert not headless, headless
+
+
+def test_the_readme_is_a_doorway():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines: move detail into a page of docs/"
+    linked = set(re.findall(r"\]\((docs/\w+\.md)\)", "\n".join(lines)))
+    pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"pages of docs/ the README does not link: {sorted(pages - linked)}"

@@ -1,4 +1,4 @@
-"""The README's "Adding a baseline" example, run as written: a rule file plus one config line, and the new
+"""The "Adding a baseline" example of docs/baselines.md, run as written: a rule file plus one config line, and the new
 method appears in every table and figure."""
 
 import subprocess

@@ -327,7 +327,7 @@ def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
         f"{tabbed}, line 2, column 1: while scanning for the next token found character '\\t' that cannot start "
         "any token (YAML indents with spaces only: replace the tab)",
     ]
-    # Snakemake's own message names neither: the README sends the user to this command
+    # Snakemake's own message names neither: docs/recovery.md sends the user to this command
     dry = subprocess.run(
         [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n", "--configfile", str(bad)],
         capture_output=True,
@@ -335,7 +335,7 @@ def test_a_yaml_error_names_the_file_and_the_line(tmp_path):
         timeout=300,
     )
     assert "Config file is not valid JSON or YAML" in dry.stdout + dry.stderr
-    assert "python -m tailedcore.runtime.config" in (ROOT / "README.md").read_text()
+    assert "python -m tailedcore.runtime.config" in (ROOT / "docs" / "recovery.md").read_text()
 
 
 def test_a_category_name_that_cannot_be_used_says_which_characters_and_how_to_map_the_folder():

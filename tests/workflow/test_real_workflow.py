@@ -168,7 +168,7 @@ def test_elpv_subset_has_image_metrics_only(tmp_path):
 
 
 def test_readme_custom_dataset_commands_work_as_written(tmp_path):
-    """The README's three commands for your own dataset, with the template's path and categories set as a
+    """The three commands of docs/datasets.md for your own dataset, with the template's path and categories set as a
     user would; the check target writes the summary in seconds, before any feature."""
     from workflow_copy import readme_block
 

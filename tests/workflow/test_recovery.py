@@ -1,5 +1,5 @@
-"""The README's recovery commands, run as written: each case is made to happen (SIGTERM, SIGKILL, a deleted
-intermediate, a damaged file), Snakemake's own words are checked, then the README's one command line (with
+"""The recovery commands of docs/recovery.md, run as written: each case is made to happen (SIGTERM, SIGKILL, a deleted
+intermediate, a damaged file), Snakemake's own words are checked, then the page's one command line (with
 the test's config in place of the quickstart's) must bring the run to complete, identical tables."""
 
 import filecmp
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_copy import readme_block, tiny_config
+from workflow_copy import doc_with_marker, readme_block, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -20,7 +20,7 @@ FEATURE = "results/tiny/features/efficientnet_lite0/fabric.patches.npy"
 
 
 def command(line: str, config: Path) -> str:
-    """A README command for this test's workflow: its config, its dataset, the checkout's Snakefile."""
+    """A docs/recovery.md command for this test's workflow: its config, its dataset, the checkout's Snakefile."""
     line = line.strip().replace("config/quickstart.yaml", str(config)).replace("results/synthetic/", "results/tiny/")
     return line.replace("snakemake ", f"{SNAKEMAKE} -s {ROOT / 'Snakefile'} ")
 
@@ -75,8 +75,8 @@ def test_after_sigterm_the_same_command_completes_the_run(setup):
 
 
 def readme_block_text(marker: str) -> str:
-    """The README's paragraph that introduces the command block after ``<!-- marker -->``."""
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The paragraph of docs/recovery.md that introduces the command block after ``<!-- marker -->``."""
+    text = doc_with_marker(marker)
     return text[: text.index(f"<!-- {marker} -->")].rstrip().rsplit("\n\n", 1)[-1]
 
 
@@ -87,7 +87,7 @@ def test_after_sigkill_unlock_and_rerun_incomplete_complete_the_run(setup):
     again = run(command(readme_block("recover-sigterm"), path), work)
     assert again.returncode != 0
     said = again.stdout + again.stderr
-    # what Snakemake prints first is one of the two the README names (here the incomplete files; when a
+    # what Snakemake prints first is one of the two docs/recovery.md names (here the incomplete files; when a
     # killed run's lock is still held, the lock)
     first = min((said.find(m), m) for m in ("IncompleteFilesException", "LockException") if m in said)[1]
     assert first in readme_block_text("recover-sigkill"), said[-3000:]

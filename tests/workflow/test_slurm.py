@@ -1,8 +1,8 @@
-"""The README's SLURM command, run word for word against a real single-node SLURM cluster on 127.0.0.1.
+"""The SLURM command of docs/clusters.md, run word for word against a real single-node SLURM cluster on 127.0.0.1.
 
 Selected with ``-m slurm``; skipped when the SLURM/munge packages are missing, unless
 TAILEDCORE_REQUIRE_SLURM=1 (set by .ci/run, which installs them), where a missing cluster is a failure.
-The README command is taken from README.md; only its placeholders are filled (partition, account, the
+The command is taken from docs/clusters.md; only its placeholders are filled (partition, account, the
 config file), and the test appends what a 2-core test node needs: 1 CPU and a little memory per job
 (the profile asks for 8 CPUs and tens of GB) and fast status polling.
 """
