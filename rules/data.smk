@@ -175,12 +175,7 @@ rule dataset_summary:
         index=f"{RESULTS}/{{dataset}}/index.csv",
         coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
     output:
-        csv=report(
-            f"{RESULTS}/{{dataset}}/summary.csv",
-            category="Dataset",
-            labels={"dataset": "{dataset}", "table": "summary"},
-            caption="../workflow/report/dataset_summary.rst",
-        ),
+        csv=in_report(f"{RESULTS}/{{dataset}}/summary.csv", "dataset_summary", "Dataset", table="summary"),
         md=f"{RESULTS}/{{dataset}}/summary.md",
     log:
         f"{RESULTS}/logs/dataset_summary/{{dataset}}.log",

@@ -7,57 +7,17 @@ rule tables:
     input:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
-        image=report(
-            f"{RESULTS}/tables/{{dataset}}_image_auroc.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "image AUROC"},
-            caption="../workflow/report/table_image.rst",
-        ),
+        image=table_report("image_auroc", "image AUROC", "table_image"),
         image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", "_ci.tex", ".md"),
-        image_paired=report(
-            f"{RESULTS}/figures/{{dataset}}/paired_image_auroc.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": "all", "figure": "paired differences, image AUROC"},
-            caption="../workflow/report/figure_paired.rst",
-        ),
+        image_paired=figure_report("paired_image_auroc.png", "paired differences, image AUROC", "figure_paired"),
         image_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_image_auroc.svg",
-        significance=report(
-            f"{RESULTS}/tables/{{dataset}}_significance.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "paired comparisons"},
-            caption="../workflow/report/table_significance.rst",
-        ),
+        significance=table_report("significance", "paired comparisons", "table_significance"),
         significance_md=f"{RESULTS}/tables/{{dataset}}_significance.md",
-        image_per_seed=report(
-            f"{RESULTS}/tables/{{dataset}}_image_auroc_per_seed.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "image AUROC per seed"},
-            caption="../workflow/report/table_per_seed.rst",
-        ),
-        tidy=report(
-            f"{RESULTS}/tables/{{dataset}}_tidy.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "tidy summary"},
-            caption="../workflow/report/table_tidy.rst",
-        ),
-        extra_metrics=report(
-            f"{RESULTS}/tables/{{dataset}}_extra_metrics.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "extra metrics (beyond the paper)"},
-            caption="../workflow/report/table_extra.rst",
-        ),
-        per_class=report(
-            f"{RESULTS}/tables/{{dataset}}_per_class.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "per class and seed"},
-            caption="../workflow/report/table_per_class.rst",
-        ),
-        vs_paper=report(
-            f"{RESULTS}/tables/{{dataset}}_vs_paper.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "ours vs the paper"},
-            caption="../workflow/report/table_vs_paper.rst",
-        ),
+        image_per_seed=table_report("image_auroc_per_seed", "image AUROC per seed", "table_per_seed"),
+        tidy=table_report("tidy", "tidy summary", "table_tidy"),
+        extra_metrics=table_report("extra_metrics", "extra metrics (beyond the paper)", "table_extra"),
+        per_class=table_report("per_class", "per class and seed", "table_per_class"),
+        vs_paper=table_report("vs_paper", "ours vs the paper", "table_vs_paper"),
     log:
         f"{RESULTS}/logs/tables/{{dataset}}.log",
     conda:
@@ -83,26 +43,11 @@ rule pixel_table:
     input:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
-        pixel=report(
-            f"{RESULTS}/tables/{{dataset}}_pixel_auroc.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "pixel AUROC"},
-            caption="../workflow/report/table_pixel.rst",
-        ),
+        pixel=table_report("pixel_auroc", "pixel AUROC", "table_pixel"),
         pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", "_ci.tex", ".md"),
-        pixel_paired=report(
-            f"{RESULTS}/figures/{{dataset}}/paired_pixel_auroc.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": "all", "figure": "paired differences, pixel AUROC"},
-            caption="../workflow/report/figure_paired.rst",
-        ),
+        pixel_paired=figure_report("paired_pixel_auroc.png", "paired differences, pixel AUROC", "figure_paired"),
         pixel_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_pixel_auroc.svg",
-        pixel_per_seed=report(
-            f"{RESULTS}/tables/{{dataset}}_pixel_auroc_per_seed.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "pixel AUROC per seed"},
-            caption="../workflow/report/table_per_seed.rst",
-        ),
+        pixel_per_seed=table_report("pixel_auroc_per_seed", "pixel AUROC per seed", "table_per_seed"),
     log:
         f"{RESULTS}/logs/pixel_table/{{dataset}}.log",
     conda:
@@ -133,29 +78,14 @@ rule figures:
         )
         + run_files("report", wc.dataset, tails=[wc.tail], seeds=SEEDS[:1], model_seeds=MODEL_SEEDS[:1]),
     output:
-        per_class=report(
-            f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "per-class image AUROC"},
-            caption="../workflow/report/figure_per_class.rst",
-        ),
-        anomaly_maps=report(
-            f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": "{tail}", "figure": "anomaly maps"},
-            caption="../workflow/report/figure_anomaly_maps.rst",
-        ),
+        per_class=figure_report("per_class_{tail}.png", "per-class image AUROC", "figure_per_class", tail="{tail}"),
+        anomaly_maps=figure_report("anomaly_maps_{tail}.png", "anomaly maps", "figure_anomaly_maps", tail="{tail}"),
         svg=[
             f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.svg",
             f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.svg",
         ],
         tail_sampler=[
-            report(
-                f"{RESULTS}/figures/{{dataset}}/tail_sampler_{{tail}}.{ext}",
-                category="Figures",
-                labels={"dataset": "{dataset}", "tail": "{tail}", "figure": f"TailSampler ({ext})"},
-                caption="../workflow/report/figure_tail_sampler.rst",
-            )
+            figure_report(f"tail_sampler_{{tail}}.{ext}", f"TailSampler ({ext})", "figure_tail_sampler", tail="{tail}")
             for ext in (("png", "svg") if "tailedcore" in METHODS else ())
         ],
     log:
@@ -180,19 +110,9 @@ rule diagnostics_table:
     input:
         diagnostics=lambda wc: run_files("diagnostics", wc.dataset, methods=["all"]),
     output:
-        table=report(
-            f"{RESULTS}/tables/{{dataset}}_diagnostics.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "diagnostics"},
-            caption="../workflow/report/table_diagnostics.rst",
-        ),
+        table=table_report("diagnostics", "diagnostics", "table_diagnostics"),
         markdown=f"{RESULTS}/tables/{{dataset}}_diagnostics.md",
-        figure=report(
-            f"{RESULTS}/figures/{{dataset}}/diagnostics.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": "all", "figure": "what the memory bank keeps"},
-            caption="../workflow/report/figure_diagnostics.rst",
-        ),
+        figure=figure_report("diagnostics.png", "what the memory bank keeps", "figure_diagnostics"),
         svg=f"{RESULTS}/figures/{{dataset}}/diagnostics.svg",
     log:
         f"{RESULTS}/logs/diagnostics_table/{{dataset}}.log",
@@ -212,12 +132,7 @@ rule cost_table:
         reports=lambda wc: run_files("report", wc.dataset),
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
-        csv=report(
-            f"{RESULTS}/tables/{{dataset}}_cost.csv",
-            category="Runtime",
-            labels={"dataset": "{dataset}", "table": "cost beside accuracy"},
-            caption="../workflow/report/table_cost.rst",
-        ),
+        csv=table_report("cost", "cost beside accuracy", "table_cost", category="Runtime"),
         md=f"{RESULTS}/tables/{{dataset}}_cost.md",
     log:
         f"{RESULTS}/logs/cost_table/{{dataset}}.log",
@@ -235,12 +150,7 @@ rule runtime_table:
     input:
         unpack(runtime_inputs),
     output:
-        report(
-            f"{RESULTS}/tables/{{dataset}}_runtime.csv",
-            category="Runtime",
-            labels={"dataset": "{dataset}", "table": "runtime"},
-            caption="../workflow/report/table_runtime.rst",
-        ),
+        table_report("runtime", "runtime", "table_runtime", category="Runtime"),
     log:
         f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
     conda:
@@ -266,30 +176,15 @@ rule noise_sweep:
             for path in run_files("diagnostics", name, tails=[SWEEP["tail"]], seeds=SWEEP["seeds"], methods=["all"])
         ],
     output:
-        table=report(
-            f"{RESULTS}/tables/{{dataset}}_noise_sweep.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "noise-ratio sweep"},
-            caption="../workflow/report/noise_sweep.rst",
-        ),
-        figure=report(
-            f"{RESULTS}/figures/{{dataset}}/noise_sweep.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep"},
-            caption="../workflow/report/noise_sweep.rst",
-        ),
+        table=table_report("noise_sweep", "noise-ratio sweep", "noise_sweep"),
+        figure=figure_report("noise_sweep.png", "noise-ratio sweep", "noise_sweep", tail=SWEEP["tail"]),
         svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
-        diagnostics=report(
-            f"{RESULTS}/tables/{{dataset}}_noise_sweep_diagnostics.csv",
-            category="Tables",
-            labels={"dataset": "{dataset}", "table": "noise-ratio sweep, diagnostics"},
-            caption="../workflow/report/noise_sweep_diagnostics.rst",
-        ),
-        diagnostics_figure=report(
-            f"{RESULTS}/figures/{{dataset}}/noise_sweep_diagnostics.png",
-            category="Figures",
-            labels={"dataset": "{dataset}", "tail": SWEEP["tail"], "figure": "noise-ratio sweep, diagnostics"},
-            caption="../workflow/report/noise_sweep_diagnostics.rst",
+        diagnostics=table_report("noise_sweep_diagnostics", "noise-ratio sweep, diagnostics", "noise_sweep_diagnostics"),
+        diagnostics_figure=figure_report(
+            "noise_sweep_diagnostics.png",
+            "noise-ratio sweep, diagnostics",
+            "noise_sweep_diagnostics",
+            tail=SWEEP["tail"],
         ),
         diagnostics_svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep_diagnostics.svg",
     log:
