@@ -171,9 +171,9 @@ rule check_dataset:
 
 rule dataset_summary:
     input:
-        check=ancient(f"{RESULTS}/{{dataset}}/check.md"),  # it must pass first; a new estimate changes no summary
-        index=f"{RESULTS}/{{dataset}}/index.csv",
-        coverage=lambda wc: expand(f"{RESULTS}/{wc.dataset}/coverage/{{category}}.csv", category=categories(wc.dataset)),
+        check=ancient(str(rules.check_dataset.output.report)),  # it must pass first; a new estimate changes no summary
+        index=rules.index.output.index,
+        coverage=lambda wc: expand(rules.coverage.output.coverage, dataset=wc.dataset, category=categories(wc.dataset)),
     output:
         csv=in_report(f"{RESULTS}/{{dataset}}/summary.csv", "dataset_summary", "Dataset", table="summary"),
         md=f"{RESULTS}/{{dataset}}/summary.md",
@@ -193,7 +193,11 @@ rule dataset_summary:
 # feature is computed; the summary of each dataset is results/<dataset>/summary.md.
 rule check:
     input:
-        [f"{RESULTS}/{dataset}/{name}.md" for dataset in DATASETS for name in ("check", "summary")],
+        [
+            path
+            for dataset in DATASETS
+            for path in expand([rules.check_dataset.output.report, rules.dataset_summary.output.md], dataset=dataset)
+        ],
     log:
         f"{RESULTS}/logs/check.log",
     localrule: True

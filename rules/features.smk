@@ -3,8 +3,8 @@
 
 rule features:
     input:
-        index=f"{RESULTS}/{{dataset}}/index/{{category}}.csv",
-        coverage=f"{RESULTS}/{{dataset}}/coverage/{{category}}.csv",  # checked before any feature
+        index=rules.index_category.output.index,
+        coverage=rules.coverage.output.coverage,  # checked before any feature
     output:
         patches=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.patches.npy",
         global_embeddings=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.global.npy",
