@@ -42,23 +42,8 @@ ELPV = datasets_where(lambda b: b["kind"] == "elpv")
 GIVEN_FOLDER = datasets_where(is_given_folder)
 FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
 
-
-def in_report(path, caption, category, **labels):
-    """An output shown in the HTML report: ``path`` under ``category``, labelled by its dataset and ``labels``,
-    with the caption workflow/report/<caption>.rst."""
-    return report(
-        path, category=category, labels={"dataset": "{dataset}", **labels}, caption=f"../workflow/report/{caption}.rst"
-    )
-
-
-def table_report(name, title, caption, category="Tables"):
-    """The table results/tables/<dataset>_<name>.csv in the report."""
-    return in_report(f"{RESULTS}/tables/{{dataset}}_{name}.csv", caption, category, table=title)
-
-
-def figure_report(name, title, caption, tail="all"):
-    """The figure results/figures/<dataset>/<name> in the report (per tail type, or "all")."""
-    return in_report(f"{RESULTS}/figures/{{dataset}}/{name}", caption, "Figures", tail=tail, figure=title)
+# outputs shown in the HTML report (path, caption, category, labels)
+in_report, table_report, figure_report = PLAN.in_report, PLAN.table_report, PLAN.figure_report
 
 
 wildcard_constraints:

@@ -346,6 +346,24 @@ class Plan:
         """1 when the config block (features, methods) may use the GPU: the job then holds `--resources gpu=1`."""
         return 0 if self.config[block]["device"] == "cpu" else 1
 
+    # ---------------------------------------------------------------------------------- the HTML report
+    def in_report(self, path: str, caption: str, category: str, **labels):
+        """An output shown in the HTML report: ``path`` under ``category``, labelled by its dataset and
+        ``labels``, with the caption workflow/report/<caption>.rst (relative to the rule files in rules/)."""
+        from snakemake.io import report
+
+        labels = {"dataset": "{dataset}", **labels}
+        return report(path, category=category, labels=labels, caption=f"../workflow/report/{caption}.rst")
+
+    def table_report(self, name: str, title: str, caption: str, category: str = "Tables"):
+        """The table results/tables/<dataset>_<name>.csv in the report."""
+        return self.in_report(f"{self.results}/tables/{{dataset}}_{name}.csv", caption, category, table=title)
+
+    def figure_report(self, name: str, title: str, caption: str, tail: str = "all"):
+        """The figure results/figures/<dataset>/<name> in the report (per tail type, or "all")."""
+        path = f"{self.results}/figures/{{dataset}}/{name}"
+        return self.in_report(path, caption, "Figures", tail=tail, figure=title)
+
     # ----------------------------------------------------------------------------------------- targets
     def all_tables(self) -> list[str]:
         """Every file of `rule all`: summaries, tables, paired-difference figures, per-tail figures, sweeps."""

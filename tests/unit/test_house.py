@@ -295,8 +295,9 @@ def test_every_workflow_script_only_calls_its_stage():
 
 CITING = (".py", ".smk", ".md", ".yaml", ".rst", ".sh", ".toml")
 CITED_PATH = re.compile(
-    r"(?<![\w/.-])((?:docs|tailedcore|rules|workflow|bench|config|profiles|envs|tests)/[\w./-]*\w\.(?:md|py|smk|yaml|sh|rst))"
+    r"(?<![\w/.-])((?:docs|tailedcore|rules|workflow|bench|config|profiles|envs|tests)/[\w./-]*\w\.(?:md|py|smk|yaml|sh|rst))(?!\w)"
 )
+FENCED = re.compile(r"^```.*?^```", flags=re.S | re.M)  # commands in a page's code blocks make the files they name
 CITED_HEADING = re.compile(r"""(docs/\w+\.md|(?<![\w/])\w+\.md|README(?:\.md)?)\)?,\s*["'](\w[^"'()]{2,80}?)["'\n]""")
 
 
@@ -322,6 +323,7 @@ def test_every_file_and_heading_the_project_cites_exists():
         if not path.is_file() or path.relative_to(ROOT).parts[0] == "tests":  # tests name the files they make
             continue
         text = path.read_text(errors="ignore")
+        text = FENCED.sub("", text) if path.suffix == ".md" else text
         where = path.relative_to(ROOT)
         for cited in CITED_PATH.findall(text):
             if not (ROOT / cited).exists() and not (path.parent / cited).exists():
