@@ -46,9 +46,8 @@ def bench_estimate(args):
         return t1 * (points / p1) ** exponent
 
     flops = figures[("knn", "search GFLOP/s (auto backend)")] * 1e9
-    real_rates = ("knn", "real 1024-d: bound search GFLOP/s (flat-equivalent)") in figures and any(
-        section == "greedy" and figure.startswith("real, 10%: ours seconds") for section, figure in figures
-    )
+    real_greedy_key = ("greedy", "real, 10%: ours seconds")
+    real_knn_key = ("knn", "real 1024-d: bound search GFLOP/s (flat-equivalent)")
     lof_rate = figures[("lof", "ours seconds")] / (64 * args.scale * 400**2)  # s per position*N^2
     wrn_images = figures[("features", "end-to-end images/s")] / WRN50_OVER_LITE0
     feature_jobs = [
@@ -57,10 +56,10 @@ def bench_estimate(args):
         for _ in range(count)
     ]
     _paper_run(args, "", greedy_seconds, flops, (lof_rate, wrn_images, feature_jobs))
-    if real_rates:  # the same model with the rates measured on ELPV's real patch features
-        real_greedy = figures[("greedy", "real, 10%: ours seconds")]
+    if real_greedy_key in figures and real_knn_key in figures:  # the same model with ELPV's real-feature rates
+        real_greedy = figures[real_greedy_key]
         real_points = REAL_GREEDY_POINTS * args.scale
-        real_flops = figures[("knn", "real 1024-d: bound search GFLOP/s (flat-equivalent)")] * 1e9
+        real_flops = figures[real_knn_key] * 1e9
 
         def real_greedy_seconds(points):
             return real_greedy * (points / real_points) ** exponent
