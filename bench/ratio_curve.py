@@ -42,14 +42,15 @@ def config_for(ratio: float, tails: list[str], seeds: list[int]) -> dict:
 
 
 def estimated_seconds(check: Path) -> dict[str, float]:
-    """Per method, the seconds of its fits in check.md's estimate ('patchcore 3.2 min, softpatch 1.1 h')."""
+    """Per method, the seconds of its fits in check.md's estimate ('patchcore 42 s, softpatch 3.2 min, tailedcore
+    1.1 h')."""
     text = check.read_text()
     found = re.search(r"fits [^:]*: (.*?)\)", text)
     if not found:
         raise SystemExit(f"{check}: no estimate of the fits found")
     out = {}
-    for method, value, unit in re.findall(r"(\w+) ([\d.]+) (min|h)", found.group(1)):
-        out[method] = float(value) * (60 if unit == "min" else 3600)
+    for method, value, unit in re.findall(r"(\w+) ([\d.]+) (s|min|h)\b", found.group(1)):
+        out[method] = float(value) * {"s": 1, "min": 60, "h": 3600}[unit]
     return out
 
 

@@ -201,8 +201,9 @@ def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, c
         for seed in splits["seeds"]:
             manifest = generate_split(index, tail, seed, rules)
             train = manifest[manifest["subset"] == "train"]
-            rows.append((tail, seed, len(train), int((train["class_role"] == "tail").sum())))
-    sizes = pd.DataFrame(rows, columns=["tail", "seed", "n_train", "n_tail"])
+            tail_images, noise = int((train["class_role"] == "tail").sum()), int((train["role"] == "noise").sum())
+            rows.append((tail, seed, len(train), tail_images, noise))
+    sizes = pd.DataFrame(rows, columns=["tail", "seed", "n_train", "n_tail", "n_noise"])
     features, methods = config["features"], config["methods"]
     shape = Geometry.from_features(features).shape
     measured = rates(methods.get("device", "cpu"), int(methods.get("threads", 1)), features.get("backbone"), shape)

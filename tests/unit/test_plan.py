@@ -147,15 +147,26 @@ def test_the_dry_run_rejects_splits_the_split_jobs_would_reject(tmp_path, tails,
 def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers():
     import pandas as pd
 
-    from tailedcore.plan.estimate import GREEDY_EXPONENT, estimate_text, fit_seconds, plan_seconds
+    from tailedcore.plan import estimate
+    from tailedcore.plan.estimate import estimate_text, fit_parts, fit_seconds, plan_seconds
 
     rates = {"greedy_a": 1e-7, "knn_flops": 1e10, "lof_c": 1e-8, "images_per_second": 10.0}
     one = dict(n_train=100, n_tail=10, n_test=50, grid=28 * 28, dim=256, r=rates)
-    patches = 100 * 28 * 28
-    greedy = 1e-7 * patches**GREEDY_EXPONENT
+    patches = 100 * 28 * 28  # 78,400: a 10 % bank of 7,840 rows, below the bound search's size
+    greedy = estimate.REAL_GREEDY_FACTOR * 1e-7 * patches**estimate.GREEDY_EXPONENT
     knn = 2.0 * 50 * 28 * 28 * 0.1 * patches * 256 / 1e10
     assert fit_seconds("patchcore", {}, **one) == pytest.approx(greedy + knn)
-    assert fit_seconds("patchcore", {"coreset_ratio": 0.05}, **one) == pytest.approx(greedy / 2 + knn / 2)
+    assert fit_parts("patchcore", {}, **one) == pytest.approx(dict(coreset=greedy, scoring=knn, filter=0, tail_views=0))
+    # the greedy grows slower than the ratio (measured on real features), the scoring with the bank
+    halved = fit_parts("patchcore", {"coreset_ratio": 0.05}, **one)
+    assert halved["coreset"] == pytest.approx(greedy * 0.5**estimate.GREEDY_RATIO_EXPONENT)
+    assert greedy / 2 < halved["coreset"] < greedy and halved["scoring"] == pytest.approx(knn / 2)
+    # a bank large enough for the bound search is scored faster than the flat rate, more so at higher d
+    large = dict(one, n_train=1000)
+    flat = 2.0 * 50 * 28 * 28 * 0.1 * 1000 * 28 * 28 * 256 / 1e10
+    assert fit_parts("patchcore", {}, **large)["scoring"] == pytest.approx(flat / estimate.BOUND_SPEEDUP[0][1])
+    assert estimate.bound_speedup(1e5, 256) < estimate.bound_speedup(1e5, 512) < estimate.bound_speedup(1e5, 1024)
+    assert estimate.bound_speedup(1e5, 2048) == estimate.BOUND_SPEEDUP[1][1] and estimate.bound_speedup(100, 1024) == 1
     assert fit_seconds("padim", {}, **one) == 0.0
     assert fit_seconds("tailedcore", {}, **one) > fit_seconds("softpatch", {}, **one) > 0
     sizes = pd.DataFrame({"tail": ["pareto", "pareto"], "seed": [1, 2], "n_train": [100, 100], "n_tail": [10, 10]})
@@ -169,7 +180,7 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     assert seconds["fits"]["patchcore"] == pytest.approx(4 * (greedy + knn))
     text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
     assert text.startswith("Estimated time of d") and "4 fits" in text
-    assert "What would cut it most: images 3/4 the size per side: about 1.1 min" in text
+    assert "What would cut it most: images 3/4 the size per side: about 74 s" in text
 
 
 def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_captions():
