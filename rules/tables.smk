@@ -109,11 +109,20 @@ rule figures:
 rule diagnostics_table:
     input:
         diagnostics=lambda wc: run_files("diagnostics", wc.dataset, methods=["all"]),
+        metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         table=table_report("diagnostics", "diagnostics", "table_diagnostics"),
         markdown=f"{RESULTS}/tables/{{dataset}}_diagnostics.md",
+        per_category=table_report(
+            "diagnostics_per_category", "diagnostics, class by class", "table_diagnostics_per_category"
+        ),
+        per_category_md=f"{RESULTS}/tables/{{dataset}}_diagnostics_per_category.md",
         figure=figure_report("diagnostics.png", "what the memory bank keeps", "figure_diagnostics"),
         svg=f"{RESULTS}/figures/{{dataset}}/diagnostics.svg",
+        per_category_figure=figure_report(
+            "diagnostics_per_category.png", "each class's AUROC beside its bank", "figure_diagnostics_per_category"
+        ),
+        per_category_svg=f"{RESULTS}/figures/{{dataset}}/diagnostics_per_category.svg",
     log:
         f"{RESULTS}/logs/diagnostics_table/{{dataset}}.log",
     conda:

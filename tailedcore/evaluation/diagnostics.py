@@ -14,7 +14,8 @@ training patch belongs to
   never fill half a cell; the resize's support reaches one grid pixel beyond a defect, so a cell whose border
   a defect touches counts too); ``defect_half``: at least half the cell is defect;
 
-each within the tail classes (group ``tail``, the paper's C_t), the head classes (``head``, C_h) or ``all``.
+each within the tail classes (group ``tail``, the paper's C_t), the head classes (``head``, C_h) or ``all``
+(``category`` ``*``), and within each category (``category`` its name, ``group`` its role in the split).
 The quantities of one fitted model (:func:`run_diagnostics`), every share in percent:
 
 - memory bank: ``bank_share`` (share of the memory rows in the set), ``pool_share`` (share of the training
@@ -43,7 +44,9 @@ from ..data.images import Geometry, read_mask
 SUBSETS = ("clean", "noise", "defect", "defect_half")
 GROUPS = ("tail", "head", "all")
 TRUTH_KEYS = ("image_ids", "category", "class_role", "role", "defect_fraction", "mask_known")
-RUN_COLUMNS = ["quantity", "subset", "group", "unit", "value", "count"]
+RUN_COLUMNS = ["quantity", "subset", "group", "category", "unit", "value", "count"]
+ALL_CATEGORIES = "*"  # the category of a class group's rows
+EVERY = ("all", ALL_CATEGORIES)  # the scope of every training image
 UNITS = {"enrichment": "ratio", "noise_called_tail": "images", "class_size_spearman": "rho"}
 BOUNDS = {"%": (0.0, 100.0), "ratio": (0.0, np.inf), "images": (0.0, np.inf), "rho": (-1.0, 1.0)}  # of an interval
 QUANTITY_TITLES = {
@@ -161,12 +164,26 @@ def _aligned(truth: dict, provenance: dict) -> np.ndarray:
     return np.array([rows[i] for i in ids], dtype=np.int64)
 
 
-def _sets(truth: dict) -> tuple[dict, np.ndarray, bool]:
-    """(image sets by (subset, group) for clean and noise, defect fractions (n, cells), defect truth known)."""
-    clean, noise = truth["role"] == "clean", truth["role"] == "noise"
+def _scopes(truth: dict) -> dict:
+    """The image sets the quantities are taken within, by (group, category): the class groups (category
+    ``*``), then every category (group: its role in the split)."""
     tail = truth["class_role"] == "tail"
-    within = {"tail": tail, "head": ~tail, "all": np.ones_like(tail)}
-    images = {(s, g): member & within[g] for s, member in (("clean", clean), ("noise", noise)) for g in GROUPS}
+    scopes = {(g, ALL_CATEGORIES): m for g, m in (("tail", tail), ("head", ~tail), ("all", np.ones_like(tail)))}
+    category = np.asarray(truth["category"]).astype(str)
+    for name in dict.fromkeys(category):  # in the split's order
+        member = category == name
+        scopes["tail" if tail[member].all() else "head", str(name)] = member
+    return scopes
+
+
+def _sets(truth: dict) -> tuple[dict, np.ndarray, bool]:
+    """(image sets by (subset, scope) for clean and noise, defect fractions (n, cells), defect truth known)."""
+    clean, noise = truth["role"] == "clean", truth["role"] == "noise"
+    images = {
+        (s, scope): member & within
+        for s, member in (("clean", clean), ("noise", noise))
+        for scope, within in _scopes(truth).items()
+    }
     fraction = truth["defect_fraction"].reshape(len(clean), -1)
     return images, fraction, bool(truth["mask_known"][noise].all())
 
@@ -179,9 +196,13 @@ def _defect(fraction: np.ndarray, subset: str) -> np.ndarray:
 class _Rows(list):
     """Tidy rows (RUN_COLUMNS) of one fitted model."""
 
-    def add(self, quantity: str, subset: str, group: str, value: float, count: int) -> None:
+    def add(self, quantity: str, subset: str, scope: tuple[str, str], value: float, count: int) -> None:
+        """One row; ``scope``: (group, category) as in :func:`_scopes`."""
         unit = UNITS.get(quantity, "%")
-        self.append(dict(quantity=quantity, subset=subset, group=group, unit=unit, value=value, count=count))
+        group, category = scope
+        self.append(
+            dict(quantity=quantity, subset=subset, group=group, category=category, unit=unit, value=value, count=count)
+        )
 
 
 def run_diagnostics(truth: dict, provenance: dict, view_fractions: Callable | None = None) -> pd.DataFrame:
@@ -208,7 +229,7 @@ def _bank_rows(rows: _Rows, provenance, order, *, images, fraction, subsets, vie
     memory_image = order[provenance["image"]]
     memory_cell, memory_view = provenance["cell"].astype(np.int64), provenance["view"]
     memory_fraction = np.nan_to_num(fraction[memory_image, memory_cell], nan=0.0)
-    views_of_noise = (memory_view > 0) & images["noise", "all"][memory_image]
+    views_of_noise = (memory_view > 0) & images["noise", EVERY][memory_image]
     for i in np.flatnonzero(views_of_noise) if "defect" in subsets else ():  # the mask takes the view's transform
         if views is None:
             raise ValueError("the memory bank holds views of noise images; pass view_fractions")
@@ -218,20 +239,20 @@ def _bank_rows(rows: _Rows, provenance, order, *, images, fraction, subsets, vie
     memory_rows = len(memory_image)
     for subset in subsets:
         base = "noise" if subset.startswith("defect") else subset
-        for group in GROUPS:
-            member = images[base, group]
-            pool[subset, group] = np.broadcast_to(member[:, None], (n, cells))
+        for scope in [scope for kind, scope in images if kind == base]:
+            member = images[base, scope]
+            pool[subset, scope] = np.broadcast_to(member[:, None], (n, cells))
             in_bank = member[memory_image]
             if base != subset:
-                pool[subset, group] = pool[subset, group] & _defect(fraction, subset)
+                pool[subset, scope] = pool[subset, scope] & _defect(fraction, subset)
                 in_bank = in_bank & _defect(memory_fraction, subset)
-            in_pool = int(pool[subset, group].sum())
+            in_pool = int(pool[subset, scope].sum())
             if not in_pool:  # e.g. noise in the tail classes: no such patches, no row
                 continue
             bank_share, pool_share = _percent(int(in_bank.sum()), memory_rows), _percent(in_pool, n * cells)
-            rows.add("bank_share", subset, group, bank_share, memory_rows)
-            rows.add("pool_share", subset, group, pool_share, n * cells)
-            rows.add("enrichment", subset, group, bank_share / pool_share, in_pool)
+            rows.add("bank_share", subset, scope, bank_share, memory_rows)
+            rows.add("pool_share", subset, scope, pool_share, n * cells)
+            rows.add("enrichment", subset, scope, bank_share / pool_share, in_pool)
     return pool
 
 
@@ -242,19 +263,19 @@ def _filter_rows(rows: _Rows, provenance, order, pool: dict, subsets) -> None:
     kept[order] = provenance["filter_kept"].reshape(len(order), -1)
     score = np.empty((n, cells), dtype=np.float32)
     score[order] = provenance["filter_score"].reshape(len(order), -1)
-    for (subset, group), member in pool.items():
+    for (subset, scope), member in pool.items():
         total = int(member.sum())
         if total:
-            rows.add("removed", subset, group, _percent(int((member & ~kept).sum()), total), total)
-    negative = score[pool["clean", "all"]]
+            rows.add("removed", subset, scope, _percent(int((member & ~kept).sum()), total), total)
+    negative = score[pool["clean", EVERY]]
     for subset in subsets[1:]:
-        positive = score[pool[subset, "all"]]
+        positive = score[pool[subset, EVERY]]
         if len(positive):
             auroc, ap = _auroc_ap(positive, negative)
-            rows.add("filter_auroc", subset, "all", auroc, len(positive))
-            rows.add("filter_ap", subset, "all", ap, len(positive))
+            rows.add("filter_auroc", subset, EVERY, auroc, len(positive))
+            rows.add("filter_ap", subset, EVERY, ap, len(positive))
             chance = _percent(len(positive), len(positive) + len(negative))
-            rows.add("filter_ap_chance", subset, "all", chance, len(positive))
+            rows.add("filter_ap_chance", subset, EVERY, chance, len(positive))
 
 
 def _tail_rows(rows: _Rows, provenance, order, images, category) -> None:
@@ -264,33 +285,36 @@ def _tail_rows(rows: _Rows, provenance, order, images, category) -> None:
     n = len(order)
     called = np.zeros(n, dtype=bool)
     called[order] = provenance["tail_predicted"]
-    for (subset, group), member in images.items():
+    for (subset, scope), member in images.items():
         if member.any():
             share = _percent(int((called & member).sum()), int(member.sum()))
-            rows.add("called_tail", subset, group, share, int(member.sum()))
-    true_tail, noise = images["clean", "tail"], images["noise", "all"]
+            rows.add("called_tail", subset, scope, share, int(member.sum()))
+    true_tail = images["clean", ("tail", ALL_CATEGORIES)]
     hits = int((called & true_tail).sum())
     precision, recall = _percent(hits, int(called.sum())), _percent(hits, int(true_tail.sum()))
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
-    rows.add("tail_precision", "clean", "all", precision, int(called.sum()))
-    rows.add("tail_recall", "clean", "all", recall, int(true_tail.sum()))
-    rows.add("tail_f1", "clean", "all", f1, int(true_tail.sum()))
-    rows.add("noise_called_tail", "noise", "all", float((called & noise).sum()), int(noise.sum()))
+    rows.add("tail_precision", "clean", EVERY, precision, int(called.sum()))
+    rows.add("tail_recall", "clean", EVERY, recall, int(true_tail.sum()))
+    rows.add("tail_f1", "clean", EVERY, f1, int(true_tail.sum()))
+    for scope in [scope for kind, scope in images if kind == "noise"]:
+        member = images["noise", scope]
+        if scope == EVERY or (scope[1] != ALL_CATEGORIES and member.any()):  # a count: the groups add up
+            rows.add("noise_called_tail", "noise", scope, float((called & member).sum()), int(member.sum()))
     if provenance.get("class_size_estimate") is None:
         return
     estimate = np.zeros(n, dtype=np.float64)
     estimate[order] = provenance["class_size_estimate"]
     _, inverse, sizes = np.unique(category, return_inverse=True, return_counts=True)
     true_size = sizes[inverse].astype(np.float64)  # the class's training images, noise included
-    for group in GROUPS:
-        member = images["clean", group]
+    for scope in [scope for kind, scope in images if kind == "clean"]:
+        member = images["clean", scope]
         if member.any():
             error = np.abs(estimate[member] - true_size[member]) / true_size[member]
-            rows.add("class_size_error", "clean", group, 100.0 * float(error.mean()), int(member.sum()))
-    clean = images["clean", "all"]
+            rows.add("class_size_error", "clean", scope, 100.0 * float(error.mean()), int(member.sum()))
+    clean = images["clean", EVERY]
     varied = len(np.unique(true_size[clean])) > 1
     rho = float(spearmanr(estimate[clean], true_size[clean]).statistic) if varied else float("nan")
-    rows.add("class_size_spearman", "clean", "all", rho, int(clean.sum()))
+    rows.add("class_size_spearman", "clean", EVERY, rho, int(clean.sum()))
 
 
 def diagnostics_summary(per_run: pd.DataFrame) -> pd.DataFrame:
@@ -298,7 +322,7 @@ def diagnostics_summary(per_run: pd.DataFrame) -> pd.DataFrame:
     (mean, spreads over split and model seeds, 95 % interval: :func:`tailedcore.evaluation.stats.cell_statistics`)."""
     from .stats import cell_statistics
 
-    keys = ["dataset", "tail", "method", "quantity", "subset", "group", "unit"]
+    keys = ["dataset", "tail", "method", "quantity", "subset", "group", "category", "unit"]
     rows = []
     for key, part in per_run.groupby(keys, sort=False):
         rows.append({**dict(zip(keys, key)), **cell_statistics(part, BOUNDS[key[-1]])})

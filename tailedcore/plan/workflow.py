@@ -59,6 +59,8 @@ TABLE_FILES = (
     "cost.md",
     "diagnostics.csv",
     "diagnostics.md",
+    "diagnostics_per_category.csv",
+    "diagnostics_per_category.md",
 )
 
 
@@ -384,7 +386,10 @@ class Plan:
         ]
         kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in self.methods else [])
         diagnostics = [
-            f"{results}/figures/{dataset}/diagnostics.{ext}" for dataset in datasets for ext in ("png", "svg")
+            f"{results}/figures/{dataset}/{name}.{ext}"
+            for dataset in datasets
+            for name in ("diagnostics", "diagnostics_per_category")
+            for ext in ("png", "svg")
         ]
         figures = diagnostics + [
             f"{results}/figures/{dataset}/{kind}_{tail}.{ext}"

@@ -186,3 +186,34 @@ def cost_summary(runs: pd.DataFrame, per_seed: pd.DataFrame) -> pd.DataFrame:
     summary = pd.DataFrame(rows)
     devices = runs.groupby(["method", "tail"])["device"].agg(lambda d: ",".join(sorted(set(d))))
     return summary.merge(devices.rename("device").reset_index(), on=["method", "tail"], how="left")
+
+
+# The per-category diagnostics table: (quantity, subset) -> column title, in this order
+CATEGORY_COLUMNS = {
+    ("pool_share", "clean"): "pool: clean patches (%)",
+    ("bank_share", "clean"): "bank: clean rows (%)",
+    ("enrichment", "clean"): "clean enrichment",
+    ("enrichment", "noise"): "noise enrichment",
+    ("enrichment", "defect"): "defect enrichment",
+    ("removed", "clean"): "filter removed: clean (%)",
+    ("removed", "defect"): "filter removed: defect (%)",
+    ("called_tail", "clean"): "called tail: clean (%)",
+    ("called_tail", "noise"): "called tail: noise (%)",
+    ("class_size_error", "clean"): "class-size error (%)",
+}
+
+
+def category_diagnostics(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per (tail, category, its role, method): the category's image AUROC (%, mean over runs) beside
+    the seed means of its diagnostics (CATEGORY_COLUMNS; ``summary`` from
+    :func:`tailedcore.evaluation.diagnostics.diagnostics_summary`, ``metrics`` the per-class metric rows)."""
+    keys = ["tail", "category", "role", "method"]
+    auroc = metrics[metrics["metric"] == "image_auroc"].rename(columns={"class_role": "role"})
+    auroc = (100.0 * auroc.groupby(keys, sort=False)["value"].mean()).rename("image AUROC (%)")
+    cells = summary[summary["category"] != "*"].rename(columns={"group": "role"})
+    columns = [auroc.to_frame()]
+    for (quantity, subset), title in CATEGORY_COLUMNS.items():
+        part = cells[(cells["quantity"] == quantity) & (cells["subset"] == subset)]
+        columns.append(part.set_index(keys)["mean"].rename(title).to_frame())
+    table = pd.concat(columns, axis=1).reset_index()
+    return table.dropna(axis=1, how="all")

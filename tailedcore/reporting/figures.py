@@ -282,6 +282,62 @@ def diagnostics_figure(summary: pd.DataFrame, tails: list[str], methods: list[st
         return save(figure, stem)
 
 
+def category_diagnostics_figure(table: pd.DataFrame, tails: list[str], methods: list[str], title: str, stem):
+    """Class by class, per tail type (columns): each category's image AUROC (y) against how its clean patches
+    (top) and its injected images' defect (or noise) patches (bottom) are kept in the method's memory bank
+    relative to the pool (x, log scale; 1 = proportional); a marker per (category, method), tail classes
+    hollow, the category named beside it. Methods without a bank are left out (they have no x)."""
+    from .aggregate import CATEGORY_COLUMNS
+
+    defect = CATEGORY_COLUMNS["enrichment", "defect"]
+    second = defect if defect in table and table[defect].notna().any() else CATEGORY_COLUMNS["enrichment", "noise"]
+    panels = [
+        (CATEGORY_COLUMNS["enrichment", "clean"], "its clean patches"),
+        (second, f"its {second.split()[0]} patches"),
+    ]
+    with plt.rc_context(STYLE):
+        figure, axes = plt.subplots(2, len(tails), figsize=(3.2 * len(tails) + 0.8, 6.0), squeeze=False, sharey=True)
+        for row, (column, label) in enumerate(panels):
+            for col, tail in enumerate(tails):
+                axis = axes[row, col]
+                part = table[table["tail"] == tail] if column in table else table.iloc[:0]
+                for method in methods:
+                    cells = part[(part["method"] == method) & (part[column] > 0)] if len(part) else part
+                    colour = METHOD_COLOURS.get(method, "0.5")
+                    for cell in cells.to_dict("records"):
+                        hollow = cell["role"] == "tail"
+                        axis.scatter(
+                            cell[column],
+                            cell["image AUROC (%)"],
+                            s=22,
+                            facecolors="none" if hollow else colour,
+                            edgecolors=colour,
+                            label=method,
+                        )
+                        axis.annotate(
+                            cell["category"],
+                            (cell[column], cell["image AUROC (%)"]),
+                            fontsize=6,
+                            xytext=(3, 2),
+                            textcoords="offset points",
+                        )
+                axis.set_xscale("log")
+                axis.axvline(1.0, color="0.3", lw=0.8, ls="--")
+                if row == 0:
+                    axis.set_title(tail)
+                axis.set_xlabel(f"{label}: bank share / pool share", fontsize=7)
+                if col == 0:
+                    axis.set_ylabel("image AUROC of the class (%)")
+        handles = {}
+        for axis in axes.ravel():
+            for handle, name in zip(*axis.get_legend_handles_labels()):
+                handles.setdefault(name, handle)
+        if handles:
+            figure.legend(handles.values(), handles.keys(), loc="upper right", fontsize=7, title="hollow: tail class")
+        figure.suptitle(title, y=1.02)
+        return save(figure, stem)
+
+
 def sweep_diagnostics_figure(sweep: pd.DataFrame, title: str, stem) -> list[Path]:
     """Against the noise ratio, one line per method: the enrichment of tail-class clean patches and of defect
     patches in the memory bank (the quantities of :func:`diagnostics_figure`)."""

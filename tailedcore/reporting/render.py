@@ -326,3 +326,31 @@ def cost_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], meth
             device = cells["device"].dropna().iloc[0] if cells["device"].notna().any() else ""
             lines.append(f"| {method} | " + " | ".join(texts) + f" | {device} |")
     return "\n".join(lines) + "\n"
+
+
+def category_diagnostics_markdown(table: pd.DataFrame, *, dataset: str, tails: list[str], methods: list[str]) -> str:
+    """The per-category diagnostics (:func:`tailedcore.reporting.aggregate.category_diagnostics`) as Markdown: per
+    tail type and category, a row per method, its image AUROC beside what its memory bank kept of that class."""
+    lines = [
+        f"# Diagnostics on {dataset}, class by class",
+        "",
+        "Per category and method, mean over runs: the category's image AUROC beside what the memory bank keeps of "
+        "it. pool / bank: the share of the training patches / of the memory rows that are this class's clean "
+        "patches; enrichment = bank share / pool share (1: as a uniform draw would keep; noise: every patch of its "
+        "injected images; defect: their cells a defect touches); filter removed: the share of the class's patches "
+        "the denoising filter dropped; called tail: the share of its clean and of its injected images the "
+        "TailSampler called tail. A method without a memory bank (PaDiM) shows its AUROC only.",
+    ]
+    value_columns = [c for c in table.columns if c not in ("tail", "category", "role", "method")]
+    for tail in tails:
+        part = table[table["tail"] == tail]
+        if part.empty:
+            continue
+        lines += ["", f"## {tail}", "", "| category | role | method | " + " | ".join(value_columns) + " |"]
+        lines.append("|---" * (len(value_columns) + 3) + "|")
+        order = {m: i for i, m in enumerate(methods)}
+        part = part.assign(_order=part["method"].map(order)).sort_values(["category", "role", "_order"], kind="stable")
+        for row in part.to_dict("records"):
+            texts = ["–" if pd.isna(row[c]) else f"{row[c]:.3g}" for c in value_columns]
+            lines.append(f"| {row['category']} | {row['role']} | {row['method']} | " + " | ".join(texts) + " |")
+    return "\n".join(lines) + "\n"

@@ -181,40 +181,52 @@ def make_figures(
 
 
 def read_diagnostics(files: list[str]) -> pd.DataFrame:
-    from ..evaluation.diagnostics import RUN_COLUMNS
+    """Every run's diagnostics; a file written before the per-category rows has class-group rows only."""
+    from ..evaluation.diagnostics import ALL_CATEGORIES, RUN_COLUMNS
 
     columns = ["dataset", "tail", "seed", "model_seed", "method", *RUN_COLUMNS]
-    frames = [read_checked_csv(f, "diagnostics", columns) for f in files]
+    needed = [c for c in columns if c != "category"]
+    frames = [read_checked_csv(f, "diagnostics", needed, dtype={"category": str}) for f in files]
+    frames = [f if "category" in f else f.assign(category=ALL_CATEGORIES)[columns] for f in frames]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
 def make_diagnostics_tables(
     *,
     diagnostics_files: list[str],
+    metric_files: list[str],
     dataset: str,
     tails: list[str],
     methods: list[str],
-    table_path,
-    markdown_path,
-    figure_stem,
+    outputs: dict,
 ) -> pd.DataFrame:
-    """The diagnostics of every run of a dataset, aggregated over seeds like the AUROC tables: the tidy CSV, its
-    Markdown tables and the motivation figure (:func:`tailedcore.reporting.figures.diagnostics_figure`)."""
-    from ..evaluation.diagnostics import diagnostics_summary
-    from ..reporting.figures import diagnostics_figure
-    from ..reporting.render import diagnostics_markdown
+    """The diagnostics of every run of a dataset, aggregated over seeds like the AUROC tables. ``outputs``: the
+    tidy CSV (``table``) and its Markdown tables (``markdown``), the class-by-class table beside each category's
+    image AUROC (``per_category``, ``per_category_md``) and its figure (``per_category_figure_stem``), and the
+    motivation figure (``figure_stem``, :func:`tailedcore.reporting.figures.diagnostics_figure`)."""
+    from ..evaluation.diagnostics import ALL_CATEGORIES, diagnostics_summary
+    from ..reporting.aggregate import category_diagnostics
+    from ..reporting.figures import category_diagnostics_figure, diagnostics_figure
+    from ..reporting.render import category_diagnostics_markdown, diagnostics_markdown
 
-    summary = diagnostics_summary(read_diagnostics(diagnostics_files))
-    atomic_csv(summary.round(4), table_path)
-    atomic_text(markdown_path, diagnostics_markdown(summary, dataset=dataset, tails=tails, methods=methods))
+    everything = diagnostics_summary(read_diagnostics(diagnostics_files))
+    atomic_csv(everything.round(4), outputs["table"])
+    summary = everything[everything["category"] == ALL_CATEGORIES]
+    atomic_text(outputs["markdown"], diagnostics_markdown(summary, dataset=dataset, tails=tails, methods=methods))
+    per_category = category_diagnostics(everything, read_metrics(metric_files))
+    atomic_csv(per_category.round(4), outputs["per_category"])
+    text = category_diagnostics_markdown(per_category, dataset=dataset, tails=tails, methods=methods)
+    atomic_text(outputs["per_category_md"], text)
+    title = f"{dataset}: each class's image AUROC against what the memory bank keeps of it (means over runs)"
+    category_diagnostics_figure(per_category, tails, methods, title, outputs["per_category_figure_stem"])
     diagnostics_figure(
         summary,
         tails,
         methods,
         f"{dataset}: what the memory bank keeps, relative to the training pool (95 % intervals over split seeds)",
-        figure_stem,
+        outputs["figure_stem"],
     )
-    return summary
+    return everything
 
 
 def make_noise_sweep(
@@ -246,7 +258,7 @@ def make_noise_sweep(
         from ..evaluation.diagnostics import diagnostics_summary
 
         diagnostics = diagnostics_summary(read_diagnostics(list(diagnostics_files)))
-        diagnostics = diagnostics[diagnostics["quantity"] == "enrichment"]
+        diagnostics = diagnostics[(diagnostics["quantity"] == "enrichment") & (diagnostics["category"] == "*")]
         diagnostics.insert(1, "noise_ratio", diagnostics["dataset"].map(ratios))
         diagnostics = diagnostics.sort_values(["method", "subset", "group", "noise_ratio"], kind="stable")
         atomic_csv(diagnostics.round(4), diagnostics_path)

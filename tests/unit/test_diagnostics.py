@@ -182,27 +182,31 @@ def test_every_diagnostic_equals_a_direct_recount():
     }
     view_masks = {i: rng.choice([0.0, 0.7], size=(3, h, w)) for i in range(num)}
     result = run_diagnostics(truth, provenance, lambda image, kind: view_masks[image])
-    value = result.set_index(["quantity", "subset", "group"])["value"]
+    value = result.set_index(["quantity", "subset", "group", "category"])["value"]
+    assert value.index.is_unique
 
     # the recount: one patch at a time, in the provenance's own order
     def group_of(row):  # the truth row of the provenance's image row
         return int(np.flatnonzero(truth["image_ids"] == provenance["image_ids"][row])[0])
 
-    def member(t, subset, group, fraction):
-        in_group = group == "all" or truth["class_role"][t] == group
+    def member(t, subset, scope, fraction):  # scope: (group, "*") or (the category's role, the category)
+        group, category = scope
+        in_group = truth["category"][t] == category if category != "*" else group in ("all", truth["class_role"][t])
         if subset == "clean":
             return in_group and truth["role"][t] == "clean"
         if truth["role"][t] != "noise" or not in_group:
             return False
         return subset == "noise" or (fraction > 0 if subset == "defect" else fraction >= 0.5)
 
+    scopes = [("tail", "*"), ("head", "*"), ("all", "*"), ("tail", "a"), ("head", "b"), ("head", "c")]
     for subset in ("clean", "noise", "defect", "defect_half"):
-        for group in ("tail", "head", "all"):
+        for scope in scopes:
+            key = (subset, *scope)
             pool = kept = 0
             for p in range(num):
                 t = group_of(p)
                 for cell in range(h * w):
-                    if member(t, subset, group, truth["defect_fraction"][t].ravel()[cell]):
+                    if member(t, subset, scope, truth["defect_fraction"][t].ravel()[cell]):
                         pool += 1
                         kept += provenance["filter_kept"][p].ravel()[cell]
             in_bank = 0
@@ -211,16 +215,14 @@ def test_every_diagnostic_equals_a_direct_recount():
                 fraction = truth["defect_fraction"][t].ravel()[cell]
                 if view and truth["role"][t] == "noise":
                     fraction = view_masks[t][view - 1].ravel()[cell]
-                in_bank += member(t, subset, group, fraction)
+                in_bank += member(t, subset, scope, fraction)
             if pool == 0:
-                assert (("enrichment", subset, group) not in value.index) and (
-                    ("removed", subset, group) not in value.index
-                )
+                assert (("enrichment", *key) not in value.index) and (("removed", *key) not in value.index)
                 continue
-            assert value["bank_share", subset, group] == pytest.approx(100 * in_bank / memory)
-            assert value["pool_share", subset, group] == pytest.approx(100 * pool / (num * h * w))
-            assert value["enrichment", subset, group] == pytest.approx((in_bank / memory) / (pool / (num * h * w)))
-            assert value["removed", subset, group] == pytest.approx(100 * (pool - kept) / pool)
+            assert value[("bank_share", *key)] == pytest.approx(100 * in_bank / memory)
+            assert value[("pool_share", *key)] == pytest.approx(100 * pool / (num * h * w))
+            assert value[("enrichment", *key)] == pytest.approx((in_bank / memory) / (pool / (num * h * w)))
+            assert value[("removed", *key)] == pytest.approx(100 * (pool - kept) / pool)
 
     # the filter's AUROC: the share of (defect, clean) pairs ordered right, ties half
     positives, negatives = [], []
@@ -233,7 +235,7 @@ def test_every_diagnostic_equals_a_direct_recount():
             elif truth["defect_fraction"][t].ravel()[cell] > 0:
                 positives.append(score)
     pairs = np.subtract.outer(np.array(positives), np.array(negatives))
-    assert value["filter_auroc", "defect", "all"] == pytest.approx(
+    assert value["filter_auroc", "defect", "all", "*"] == pytest.approx(
         100 * ((pairs > 0).mean() + 0.5 * (pairs == 0).mean())
     )
 
@@ -243,12 +245,23 @@ def test_every_diagnostic_equals_a_direct_recount():
         truth["image_ids"][t] for t in range(num) if truth["class_role"][t] == "tail" and truth["role"][t] == "clean"
     }
     precision, recall = len(called & true_tail) / len(called), len(called & true_tail) / len(true_tail)
-    assert value["tail_precision", "clean", "all"] == pytest.approx(100 * precision)
-    assert value["tail_recall", "clean", "all"] == pytest.approx(100 * recall)
+    assert value["tail_precision", "clean", "all", "*"] == pytest.approx(100 * precision)
+    assert value["tail_recall", "clean", "all", "*"] == pytest.approx(100 * recall)
     if precision + recall:
-        assert value["tail_f1", "clean", "all"] == pytest.approx(200 * precision * recall / (precision + recall))
+        assert value["tail_f1", "clean", "all", "*"] == pytest.approx(200 * precision * recall / (precision + recall))
     noise_ids = {truth["image_ids"][t] for t in range(num) if truth["role"][t] == "noise"}
-    assert value["noise_called_tail", "noise", "all"] == len(called & noise_ids)
+    assert value["noise_called_tail", "noise", "all", "*"] == len(called & noise_ids)
+    for scope in scopes[3:]:  # class by class: the share of its clean and of its noise images called tail
+        for role in ("clean", "noise"):
+            ids = {
+                truth["image_ids"][t]
+                for t in range(num)
+                if truth["category"][t] == scope[1] and truth["role"][t] == role
+            }
+            if ids:
+                assert value[("called_tail", role, *scope)] == pytest.approx(100 * len(called & ids) / len(ids))
+            if role == "noise" and ids:
+                assert value[("noise_called_tail", "noise", *scope)] == len(called & ids)
     sizes = {"a": 6, "b": 12, "c": 12}
     errors = [
         abs(provenance["class_size_estimate"][p] - sizes[truth["category"][group_of(p)]])
@@ -256,7 +269,7 @@ def test_every_diagnostic_equals_a_direct_recount():
         for p in range(num)
         if truth["role"][group_of(p)] == "clean"
     ]
-    assert value["class_size_error", "clean", "all"] == pytest.approx(100 * np.mean(errors))
+    assert value["class_size_error", "clean", "all", "*"] == pytest.approx(100 * np.mean(errors))
 
 
 def test_noise_without_masks_keeps_the_image_level_rows_only():
@@ -275,8 +288,8 @@ def test_noise_without_masks_keeps_the_image_level_rows_only():
     }
     result = run_diagnostics(truth, provenance)
     assert set(result["subset"]) == {"clean", "noise"}
-    noise = result.set_index(["quantity", "subset", "group"])["value"]
-    assert noise["bank_share", "noise", "all"] == pytest.approx(100 * 8 / 30)
+    noise = result.set_index(["quantity", "subset", "group", "category"])["value"]
+    assert noise["bank_share", "noise", "all", "*"] == pytest.approx(100 * 8 / 30)
 
 
 def test_seed_summary_has_the_auroc_tables_statistics():
@@ -290,6 +303,7 @@ def test_seed_summary_has_the_auroc_tables_statistics():
             quantity="enrichment",
             subset="defect",
             group="all",
+            category="*",
             unit="ratio",
             value=v,
             count=1,
@@ -300,3 +314,47 @@ def test_seed_summary_has_the_auroc_tables_statistics():
     assert summary["mean"] == 5.0 and summary["n_seeds"] == 2 and summary["n_model_seeds"] == 2
     assert summary["std_split"] == pytest.approx(np.std([3.0, 7.0], ddof=1))
     assert summary["ci_low"] < 3.0 and summary["ci_high"] > 7.0  # a ratio is not clipped to [0, 100]
+
+
+def test_the_class_by_class_table_puts_each_categorys_auroc_beside_its_bank(tmp_path):
+    from tailedcore.reporting.aggregate import category_diagnostics
+    from tailedcore.reporting.figures import category_diagnostics_figure
+    from tailedcore.reporting.render import category_diagnostics_markdown
+
+    rng = np.random.default_rng(3)
+    truth = known_truth(rng)
+    num, h, w = truth["defect_fraction"].shape
+    provenance = {  # a bank of every patch of class b's clean images
+        "image_ids": truth["image_ids"],
+        "memory_bank": True,
+        "image": np.repeat(np.arange(6, 14), h * w),
+        "cell": np.tile(np.arange(h * w), 8),
+        "view": np.zeros(8 * h * w, int),
+        "view_kind": "none",
+    }
+    runs = []
+    for seed in (1, 2):
+        runs.append(run_diagnostics(truth, provenance).assign(dataset="d", tail="step_k1", seed=seed, model_seed=0))
+    summary = diagnostics_summary(pd.concat(runs).assign(method="patchcore"))
+    metrics = pd.DataFrame(
+        [
+            dict(tail="step_k1", seed=s, method=m, category=c, class_role=r, metric="image_auroc", value=v)
+            for s in (1, 2)
+            for m in ("patchcore", "padim")
+            for c, r, v in (("a", "tail", 0.5 + 0.1 * s), ("b", "head", 0.9), ("c", "head", 0.4))
+        ]
+    )
+    table = category_diagnostics(summary, metrics).set_index(["category", "method"])
+    assert table.loc[("a", "patchcore"), "image AUROC (%)"] == pytest.approx(65.0)  # the mean over seeds
+    assert table.loc[("b", "patchcore"), "role"] == "head" and table.loc[("a", "padim"), "role"] == "tail"
+    assert table.loc[("b", "patchcore"), "bank: clean rows (%)"] == pytest.approx(100.0)  # all of the bank
+    assert table.loc[("b", "patchcore"), "clean enrichment"] == pytest.approx(30 / 8)  # 8 of the 30 images
+    assert table.loc[("c", "patchcore"), "clean enrichment"] == 0.0 and np.isnan(
+        table.loc[("b", "padim"), "clean enrichment"]
+    )
+    text = category_diagnostics_markdown(
+        table.reset_index(), dataset="d", tails=["step_k1"], methods=["patchcore", "padim"]
+    )
+    assert "| b | head | patchcore | 90 | " in text and "| b | head | padim | 90 | – |" in text
+    paths = category_diagnostics_figure(table.reset_index(), ["step_k1"], ["patchcore", "padim"], "t", tmp_path / "f")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and paths[0].stat().st_size > 1000

@@ -51,6 +51,13 @@ def test_readme_baseline_rule_reaches_tables_and_figures(tmp_path):
     assert set(diagnostics["method"]) == {"patchcore", "softpatch", "tailedcore"}
     defects = diagnostics[(diagnostics["quantity"] == "pool_share") & (diagnostics["subset"] == "defect")]
     assert len(defects) and (defects["mean"] > 0).all()  # injected noise with masks: defect patches in the pool
+    # class by class: every category's AUROC for every method, its bank composition where the method has a bank
+    per_category = pd.read_csv(tables / "tiny_diagnostics_per_category.csv")
+    assert set(per_category["method"]) == {"patchcore", "softpatch", "tailedcore", "padim", "global_knn"}
+    assert set(per_category["category"]) == set(pd.read_csv(workflow / "results" / "tiny" / "index.csv")["category"])
+    banked = per_category["method"].isin(["patchcore", "softpatch", "tailedcore"])
+    assert per_category["image AUROC (%)"].notna().all() and per_category.loc[banked, "clean enrichment"].notna().all()
+    assert per_category.loc[~banked, "clean enrichment"].isna().all()
     assert (workflow / "results" / "figures" / "tiny" / "diagnostics.png").stat().st_size > 1000
 
 
