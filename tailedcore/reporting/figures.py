@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from ..data.images import Geometry, load_image, load_mask  # noqa: E402
 from ..evaluation.metrics import anomaly_maps  # noqa: E402
@@ -285,8 +286,9 @@ def diagnostics_figure(summary: pd.DataFrame, tails: list[str], methods: list[st
 def category_diagnostics_figure(table: pd.DataFrame, tails: list[str], methods: list[str], title: str, stem):
     """Class by class, per tail type (columns): each category's image AUROC (y) against how its clean patches
     (top) and its injected images' defect (or noise) patches (bottom) are kept in the method's memory bank
-    relative to the pool (x, log scale; 1 = proportional); a marker per (category, method), tail classes
-    hollow, the category named beside it. Methods without a bank are left out (they have no x)."""
+    relative to the pool (x, log scale; 1 = proportional; none kept: at the left edge, marked "(0)"); a marker per
+    (category, method), tail classes hollow, the category named beside it. Methods without a bank are left out
+    (they have no x)."""
     from .aggregate import CATEGORY_COLUMNS
 
     defect = CATEGORY_COLUMNS["enrichment", "defect"]
@@ -300,40 +302,38 @@ def category_diagnostics_figure(table: pd.DataFrame, tails: list[str], methods: 
         for row, (column, label) in enumerate(panels):
             for col, tail in enumerate(tails):
                 axis = axes[row, col]
-                part = table[table["tail"] == tail] if column in table else table.iloc[:0]
+                part = table[(table["tail"] == tail) & table[column].notna()] if column in table else table.iloc[:0]
+                positive = part[column][part[column] > 0] if len(part) else part.get(column, pd.Series([], float))
+                floor = 10 ** np.floor(np.log10(positive.min())) / 2 if len(positive) else 0.1  # where 0 is drawn
                 for method in methods:
-                    cells = part[(part["method"] == method) & (part[column] > 0)] if len(part) else part
+                    cells = part[part["method"] == method]
                     colour = METHOD_COLOURS.get(method, "0.5")
                     for cell in cells.to_dict("records"):
                         hollow = cell["role"] == "tail"
+                        x = cell[column] if cell[column] > 0 else floor  # none kept: at the left edge, "(0)"
                         axis.scatter(
-                            cell[column],
-                            cell["image AUROC (%)"],
-                            s=22,
-                            facecolors="none" if hollow else colour,
-                            edgecolors=colour,
-                            label=method,
+                            x, cell["image AUROC (%)"], s=22, facecolors="none" if hollow else colour, edgecolors=colour
                         )
                         axis.annotate(
-                            cell["category"],
-                            (cell[column], cell["image AUROC (%)"]),
+                            cell["category"] + ("" if cell[column] > 0 else " (0)"),
+                            (x, cell["image AUROC (%)"]),
                             fontsize=6,
                             xytext=(3, 2),
                             textcoords="offset points",
                         )
                 axis.set_xscale("log")
+                axis.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels overlap
                 axis.axvline(1.0, color="0.3", lw=0.8, ls="--")
                 if row == 0:
                     axis.set_title(tail)
                 axis.set_xlabel(f"{label}: bank share / pool share", fontsize=7)
                 if col == 0:
                     axis.set_ylabel("image AUROC of the class (%)")
-        handles = {}
-        for axis in axes.ravel():
-            for handle, name in zip(*axis.get_legend_handles_labels()):
-                handles.setdefault(name, handle)
-        if handles:
-            figure.legend(handles.values(), handles.keys(), loc="upper right", fontsize=7, title="hollow: tail class")
+        banked = table[table[panels[0][0]].notna()] if panels[0][0] in table else table.iloc[:0]
+        shown = [m for m in methods if m in set(banked["method"])]
+        handles = [Line2D([], [], ls="", marker="o", color=METHOD_COLOURS.get(m, "0.5"), label=m, ms=5) for m in shown]
+        handles.append(Line2D([], [], ls="", marker="o", mfc="none", color="0.3", label="tail class (hollow)", ms=5))
+        figure.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, bbox_to_anchor=(0.5, -0.04))
         figure.suptitle(title, y=1.02)
         return save(figure, stem)
 
