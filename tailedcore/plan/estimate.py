@@ -3,7 +3,7 @@ from a cost model whose rates are measured here once (a few seconds) and cached,
 
 The model, per fit with N training images of h x w patches (P = N h w), T test images (Q = T h w), d-dim
 features and coreset ratio r:
-  greedy coreset  g * a * P^1.5 * (r / 0.1)^0.85   (the clustered exact greedy; exponents measured in bench/)
+  greedy coreset  g * a * P^1.5 * (r / 0.1)^0.8    (the clustered exact greedy; exponents measured in bench/)
   kNN scoring     2 Q B d / (F s)                  (B = memory-bank rows, F = the measured flat search FLOP/s)
   LOF denoising   c * h w * N^2                    (one N x N problem per patch position)
   features        images / (the measured images/s of the backbone at the geometry's size)
@@ -16,6 +16,8 @@ chooses for a bank of real features) is than the flat one, by feature dimension 
 enough for it to win. TailedCore and SoftPatch keep the LOF's ``lof_keep_ratio`` of P for their coreset;
 TailedCore adds the coreset of its tail images with their augmented views (whose features it computes at fit
 time); PaDiM's per-position Gaussians are taken as free. Checked against measured runs in docs/performance.md.
+On a GPU the greedy is a full update per centre (linear in r, no feature dependence: g = 1, exponent 1) and the
+kNN a flat search (s = 1).
 
 Over 300 lines: the model's terms, the calibration that measures their rates and the text that reads them
 share one set of constants measured on real features; split up, they would drift apart.
@@ -136,6 +138,7 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     subprocess.run([sys.executable, "-c", "import torch, tailedcore.stages.methods"], check=False, timeout=300)
     job_seconds = time.perf_counter() - started
     return {
+        "device": resolve_device(device).type,
         "greedy_a": greedy_a,
         "knn_flops": knn_flops,
         "lof_c": lof_c,
@@ -170,9 +173,15 @@ def tail_view_count(kind: str) -> int:
     return 2 * 360 // int(kind.removeprefix("rot").removesuffix("flip")) - 1
 
 
+def _on_cpu(r: dict) -> bool:
+    """Whether the rates were measured for the CPU kernels (the clustered greedy, the bound search)."""
+    return r.get("device", "cpu") == "cpu"
+
+
 def greedy_seconds(points: float, ratio: float, r: dict) -> float:
     """Seconds of the greedy coreset of ``ratio`` of ``points`` real patch features."""
-    return REAL_GREEDY_FACTOR * r["greedy_a"] * points**GREEDY_EXPONENT * (ratio / 0.1) ** GREEDY_RATIO_EXPONENT
+    factor, exponent = (REAL_GREEDY_FACTOR, GREEDY_RATIO_EXPONENT) if _on_cpu(r) else (1.0, 1.0)
+    return factor * r["greedy_a"] * points**GREEDY_EXPONENT * (ratio / 0.1) ** exponent
 
 
 def bound_speedup(bank: float, dim: int) -> float:
@@ -187,7 +196,7 @@ def bound_speedup(bank: float, dim: int) -> float:
 
 def knn_seconds(queries: float, bank: float, dim: int, r: dict) -> float:
     """Seconds of the exact 1-NN of ``queries`` test patches against a real bank of ``bank`` rows."""
-    return 2.0 * queries * bank * dim / (r["knn_flops"] * bound_speedup(bank, dim))
+    return 2.0 * queries * bank * dim / (r["knn_flops"] * (bound_speedup(bank, dim) if _on_cpu(r) else 1.0))
 
 
 def fit_parts(

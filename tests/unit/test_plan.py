@@ -167,6 +167,11 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     assert fit_parts("patchcore", {}, **large)["scoring"] == pytest.approx(flat / estimate.BOUND_SPEEDUP[0][1])
     assert estimate.bound_speedup(1e5, 256) < estimate.bound_speedup(1e5, 512) < estimate.bound_speedup(1e5, 1024)
     assert estimate.bound_speedup(1e5, 2048) == estimate.BOUND_SPEEDUP[1][1] and estimate.bound_speedup(100, 1024) == 1
+    # on a GPU the greedy is a full update (linear in the ratio, no real-feature factor) and the kNN a flat search
+    gpu = dict(large, r={**rates, "device": "cuda"})
+    on_gpu = fit_parts("patchcore", {"coreset_ratio": 0.05}, **gpu)
+    assert on_gpu["coreset"] == pytest.approx(1e-7 * (1000 * 28 * 28) ** estimate.GREEDY_EXPONENT / 2)
+    assert on_gpu["scoring"] == pytest.approx(flat / 2)
     assert fit_seconds("padim", {}, **one) == 0.0
     assert fit_seconds("tailedcore", {}, **one) > fit_seconds("softpatch", {}, **one) > 0
     sizes = pd.DataFrame({"tail": ["pareto", "pareto"], "seed": [1, 2], "n_train": [100, 100], "n_tail": [10, 10]})
