@@ -317,6 +317,11 @@ def _tail_rows(rows: _Rows, provenance, order, images, category) -> None:
     rows.add("class_size_spearman", "clean", EVERY, rho, int(clean.sum()))
 
 
+def class_group_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the class groups (tail, head, all), not of a single category."""
+    return frame[frame["category"] == ALL_CATEGORIES]
+
+
 def diagnostics_summary(per_run: pd.DataFrame) -> pd.DataFrame:
     """Per cell (dataset, tail, method, quantity, subset, group): the seed statistics of the AUROC tables
     (mean, spreads over split and model seeds, 95 % interval: :func:`tailedcore.evaluation.stats.cell_statistics`)."""

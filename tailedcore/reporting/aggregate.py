@@ -207,10 +207,12 @@ def category_diagnostics(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.Dat
     """One row per (tail, category, its role, method): the category's image AUROC (%, mean over runs) beside
     the seed means of its diagnostics (CATEGORY_COLUMNS; ``summary`` from
     :func:`tailedcore.evaluation.diagnostics.diagnostics_summary`, ``metrics`` the per-class metric rows)."""
+    from ..evaluation.diagnostics import ALL_CATEGORIES
+
     keys = ["tail", "category", "role", "method"]
     auroc = metrics[metrics["metric"] == "image_auroc"].rename(columns={"class_role": "role"})
     auroc = (100.0 * auroc.groupby(keys, sort=False)["value"].mean()).rename("image AUROC (%)")
-    cells = summary[summary["category"] != "*"].rename(columns={"group": "role"})
+    cells = summary[summary["category"] != ALL_CATEGORIES].rename(columns={"group": "role"})
     columns = [auroc.to_frame()]
     for (quantity, subset), title in CATEGORY_COLUMNS.items():
         part = cells[(cells["quantity"] == quantity) & (cells["subset"] == subset)]

@@ -303,7 +303,7 @@ def category_diagnostics_figure(table: pd.DataFrame, tails: list[str], methods: 
             for col, tail in enumerate(tails):
                 axis = axes[row, col]
                 part = table[(table["tail"] == tail) & table[column].notna()] if column in table else table.iloc[:0]
-                positive = part[column][part[column] > 0] if len(part) else part.get(column, pd.Series([], float))
+                positive = part[column][part[column] > 0] if column in part else pd.Series([], dtype=float)
                 floor = 10 ** np.floor(np.log10(positive.min())) / 2 if len(positive) else 0.1  # where 0 is drawn
                 for method in methods:
                     cells = part[part["method"] == method]

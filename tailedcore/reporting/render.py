@@ -342,13 +342,13 @@ def category_diagnostics_markdown(table: pd.DataFrame, *, dataset: str, tails: l
         "TailSampler called tail. A method without a memory bank (PaDiM) shows its AUROC only.",
     ]
     value_columns = [c for c in table.columns if c not in ("tail", "category", "role", "method")]
+    order = {m: i for i, m in enumerate(methods)}
     for tail in tails:
         part = table[table["tail"] == tail]
         if part.empty:
             continue
         lines += ["", f"## {tail}", "", "| category | role | method | " + " | ".join(value_columns) + " |"]
         lines.append("|---" * (len(value_columns) + 3) + "|")
-        order = {m: i for i, m in enumerate(methods)}
         part = part.assign(_order=part["method"].map(order)).sort_values(["category", "role", "_order"], kind="stable")
         for row in part.to_dict("records"):
             texts = ["–" if pd.isna(row[c]) else f"{row[c]:.3g}" for c in value_columns]

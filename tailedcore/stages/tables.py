@@ -204,14 +204,14 @@ def make_diagnostics_tables(
     tidy CSV (``table``) and its Markdown tables (``markdown``), the class-by-class table beside each category's
     image AUROC (``per_category``, ``per_category_md``) and its figure (``per_category_figure_stem``), and the
     motivation figure (``figure_stem``, :func:`tailedcore.reporting.figures.diagnostics_figure`)."""
-    from ..evaluation.diagnostics import ALL_CATEGORIES, diagnostics_summary
+    from ..evaluation.diagnostics import class_group_rows, diagnostics_summary
     from ..reporting.aggregate import category_diagnostics
     from ..reporting.figures import category_diagnostics_figure, diagnostics_figure
     from ..reporting.render import category_diagnostics_markdown, diagnostics_markdown
 
     everything = diagnostics_summary(read_diagnostics(diagnostics_files))
     atomic_csv(everything.round(4), outputs["table"])
-    summary = everything[everything["category"] == ALL_CATEGORIES]
+    summary = class_group_rows(everything)
     atomic_text(outputs["markdown"], diagnostics_markdown(summary, dataset=dataset, tails=tails, methods=methods))
     per_category = category_diagnostics(everything, read_metrics(metric_files))
     atomic_csv(per_category.round(4), outputs["per_category"])
@@ -255,10 +255,10 @@ def make_noise_sweep(
         summary, f"{dataset}, {tail}: image AUROC against the noise ratio", Path(figure_path).with_suffix("")
     )
     if diagnostics_path is not None:
-        from ..evaluation.diagnostics import diagnostics_summary
+        from ..evaluation.diagnostics import class_group_rows, diagnostics_summary
 
-        diagnostics = diagnostics_summary(read_diagnostics(list(diagnostics_files)))
-        diagnostics = diagnostics[(diagnostics["quantity"] == "enrichment") & (diagnostics["category"] == "*")]
+        diagnostics = class_group_rows(diagnostics_summary(read_diagnostics(list(diagnostics_files))))
+        diagnostics = diagnostics[diagnostics["quantity"] == "enrichment"]
         diagnostics.insert(1, "noise_ratio", diagnostics["dataset"].map(ratios))
         diagnostics = diagnostics.sort_values(["method", "subset", "group", "noise_ratio"], kind="stable")
         atomic_csv(diagnostics.round(4), diagnostics_path)
