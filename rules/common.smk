@@ -19,7 +19,7 @@ PLAN = Plan(config, workflow.basedir, check_devices=workflow.is_main_process and
 
 RESULTS, RESOURCES, DATASETS = PLAN.results, PLAN.resources, PLAN.datasets
 TAILS, SEEDS, METHODS, MODEL_SEEDS = PLAN.tails, PLAN.seeds, PLAN.methods, PLAN.model_seeds
-PACKAGE_METHODS, BASELINE_RULE_FILES = PLAN.package_methods, PLAN.baseline_rule_files
+FITTED_METHODS, BASELINE_RULE_FILES = PLAN.fitted_methods, PLAN.baseline_rule_files
 BACKBONE, SWEEP, SWEEP_POINTS = PLAN.backbone, PLAN.sweep, PLAN.sweep_points
 MANIFEST, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.benchmarks, PLAN.patch_truth
 
@@ -29,7 +29,9 @@ dataset_identity, category_identity = PLAN.dataset_identity, PLAN.category_ident
 has_pixel_labels, uses_official_splits = PLAN.has_pixel_labels, PLAN.uses_official_splits
 compare_with = PLAN.compare_with
 feature_params, split_params, geometry_params = PLAN.feature_params, PLAN.split_params, PLAN.geometry_params
-method_options, gpu_request, all_tables = PLAN.method_options, PLAN.gpu_request, PLAN.all_tables
+method_options, method_class, method_labels = PLAN.method_options, PLAN.method_class, PLAN.method_labels
+gpu_request, all_tables = PLAN.gpu_request, PLAN.all_tables
+ABLATION_REFERENCE, ABLATION_METHODS = PLAN.ablation_reference, PLAN.ablation_methods
 provenance_files = PLAN.provenance_files
 ANOMALIB = PLAN.anomalib_entries  # methods.anomalib by name: rules/baselines/anomalib.smk
 paper_names = PLAN.paper_names

@@ -17,7 +17,7 @@ rule fit_score:
     benchmark:
         BENCHMARKS["fit_score"]
     wildcard_constraints:
-        method="|".join(PACKAGE_METHODS),  # baseline rule files own the other method names
+        method="|".join(FITTED_METHODS),  # package methods and their variants; baseline rule files own the rest
     conda:
         CONDA_ENV
     threads: config["methods"]["threads"]
@@ -26,6 +26,7 @@ rule fit_score:
         gpu=gpu_request("methods"),
     params:
         options=lambda wc: method_options(wc.method),
+        implementation=lambda wc: method_class(wc.method),  # a variant: the package method it changes
         model_seed=lambda wc: int(wc.model_seed),
         feature_folder=lambda wc: feature_folder(wc.dataset),
         categories=lambda wc: categories(wc.dataset),

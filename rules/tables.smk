@@ -155,6 +155,30 @@ rule cost_table:
         f"{SCRIPTS}/cost_table.py"
 
 
+# TailedCore's parts as ablations (docs/ablation.md): every variant in methods.run against the reference.
+rule ablation_table:
+    input:
+        metrics=lambda wc: run_files("metrics", wc.dataset, methods=ABLATION_METHODS),
+        diagnostics=lambda wc: run_files("diagnostics", wc.dataset, methods=["all"]),
+        reports=lambda wc: run_files("report", wc.dataset, methods=ABLATION_METHODS),
+    output:
+        csv=table_report("ablation", "ablation", "table_ablation"),
+        md=f"{RESULTS}/tables/{{dataset}}_ablation.md",
+        tex=f"{RESULTS}/tables/{{dataset}}_ablation.tex",
+    log:
+        f"{RESULTS}/logs/ablation_table/{{dataset}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        tails=TAILS,
+        reference=ABLATION_REFERENCE,
+        methods=ABLATION_METHODS,
+        labels=method_labels(),
+        version=VERSION,
+    script:
+        f"{SCRIPTS}/ablation_table.py"
+
+
 rule runtime_table:
     input:
         unpack(runtime_inputs),

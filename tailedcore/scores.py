@@ -38,11 +38,12 @@ def write_scores(
         np.savez(handle, image_ids=np.array(image_ids), image_scores=image_scores, patch_scores=patch_scores)
 
 
-def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int, int]) -> None:
+def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int, int], test_matches=None) -> None:
     """Check and write the provenance of a fitted model's memory bank (docs/architecture.md, "Provenance"):
     ``provenance`` is a :class:`tailedcore.methods.base.Provenance` over the training images ``image_ids`` (in
     the order the method saw them) and their (h, w) patch ``grid``. About 10 bytes per memory row, 5 per
-    training patch when the model has a denoising filter."""
+    training patch when the model has a denoising filter. ``test_matches``: (test image ids, (m, h, w) memory row
+    each test patch matched), 4 bytes per test patch, for the diagnostics of the test scores."""
     n, cells = len(image_ids), int(grid[0]) * int(grid[1])
     image, cell, view = (np.asarray(getattr(provenance, k)) for k in ("image", "cell", "view"))
     problems = []
@@ -66,6 +67,13 @@ def write_provenance(path, provenance, *, image_ids: list[str], grid: tuple[int,
         elif value.dtype.kind == "f" and not np.isfinite(value).all():
             problems.append(f"{key} holds NaN or infinite values")
         optional[key] = value
+    if test_matches is not None:
+        test_ids, test_nearest = test_matches[0], np.asarray(test_matches[1])
+        if test_nearest.shape != (len(test_ids), *grid):
+            problems.append(f"test_nearest has shape {test_nearest.shape}, not {(len(test_ids), *grid)}")
+        elif test_nearest.size and (test_nearest.min() < 0 or test_nearest.max() >= len(image)):
+            problems.append(f"a test patch matched a row outside the {len(image)} memory rows")
+        optional.update(test_image_ids=np.array(test_ids), test_nearest=test_nearest.astype(np.int32))
     if problems:
         raise ValueError(f"provenance for {path}: " + "; ".join(problems))
     if "filter_kept" in optional:  # one bit per training patch

@@ -26,7 +26,12 @@ The quantities of one fitted model (:func:`run_diagnostics`), every share in per
 - TailSampler: ``called_tail`` (share of the set's images it calls tail), ``tail_precision``,
   ``tail_recall`` and ``tail_f1`` against the true tail images (clean images of tail classes),
   ``noise_called_tail`` (noise images called tail, a count), ``class_size_error`` (mean |estimate - true| /
-  true over the set's images, true = the class's training images) and ``class_size_spearman``.
+  true over the set's images, true = the class's training images) and ``class_size_spearman``;
+- test scores, over the test patches of good images (``good``), of defective images (``defective``) and the
+  cells a defect touches (``defect``, when every test mask is known): ``test_score`` (their mean patch score),
+  and the share whose nearest memory row is a defect cell (``match_defect``), a noise image's
+  (``match_noise``) or of their own class (``match_same_class``). A method collapses on a class when its
+  defect patches score no higher than its good ones; these say whether they found defect rows to match.
 
 A model without a memory bank (PaDiM) or a method without a provenance file has no rows: absent, not zero.
 """
@@ -47,8 +52,14 @@ TRUTH_KEYS = ("image_ids", "category", "class_role", "role", "defect_fraction", 
 RUN_COLUMNS = ["quantity", "subset", "group", "category", "unit", "value", "count"]
 ALL_CATEGORIES = "*"  # the category of a class group's rows
 EVERY = ("all", ALL_CATEGORIES)  # the scope of every training image
-UNITS = {"enrichment": "ratio", "noise_called_tail": "images", "class_size_spearman": "rho"}
-BOUNDS = {"%": (0.0, 100.0), "ratio": (0.0, np.inf), "images": (0.0, np.inf), "rho": (-1.0, 1.0)}  # of an interval
+UNITS = {"enrichment": "ratio", "noise_called_tail": "images", "class_size_spearman": "rho", "test_score": "score"}
+BOUNDS = {
+    "%": (0.0, 100.0),
+    "ratio": (0.0, np.inf),
+    "images": (0.0, np.inf),
+    "rho": (-1.0, 1.0),
+    "score": (0.0, np.inf),
+}
 QUANTITY_TITLES = {
     "enrichment": "memory bank: share of the bank / share of the training pool (1 = proportional)",
     "bank_share": "memory bank: share of the memory rows (%)",
@@ -64,6 +75,10 @@ QUANTITY_TITLES = {
     "noise_called_tail": "TailSampler: injected noise images called tail (count)",
     "class_size_error": "TailSampler: mean relative error of the class-size estimate (%)",
     "class_size_spearman": "TailSampler: Spearman correlation of estimated and true class sizes",
+    "test_score": "test scores: mean patch score (its distance to the nearest memory row; SoftPatch: weighted)",
+    "match_defect": "test scores: share of the patches whose nearest memory row is a defect cell (%)",
+    "match_noise": "test scores: share of the patches whose nearest memory row is of a noise image (%)",
+    "match_same_class": "test scores: share of the patches whose nearest memory row is of their own class (%)",
 }
 
 
@@ -88,17 +103,10 @@ def patch_truth(manifest: pd.DataFrame, index: pd.DataFrame, geometry: Geometry,
     """The truth of a split's training pool (module docstring), in manifest order: per image its category,
     class role and role; ``defect_fraction`` (n, gh, gw) float32 (0 for clean images, NaN for a noise image
     without a mask) and ``mask_known`` (n,)."""
+    by_id = index.set_index("image_id")
     train = manifest[manifest["subset"] == "train"].reset_index(drop=True)
-    masks = index.set_index("image_id")["mask_path"]
-    fraction = np.zeros((len(train), *grid), dtype=np.float32)
-    known = np.ones(len(train), dtype=bool)
-    for row in np.flatnonzero(train["role"].to_numpy() == "noise"):
-        path = masks.get(train.at[row, "image_id"])
-        if not isinstance(path, str) or not path:
-            fraction[row], known[row] = np.nan, False
-            continue
-        fraction[row] = cell_fractions(mask_on_grid(path, geometry), grid)
-    return {
+    fraction, known = _defect_fractions(train, train["role"].to_numpy() == "noise", by_id, geometry, grid)
+    truth = {
         "image_ids": train["image_id"].to_numpy(dtype=str),
         "category": train["category"].to_numpy(dtype=str),
         "class_role": train["class_role"].to_numpy(dtype=str),
@@ -106,6 +114,33 @@ def patch_truth(manifest: pd.DataFrame, index: pd.DataFrame, geometry: Geometry,
         "defect_fraction": fraction,
         "mask_known": known,
     }
+    test = manifest[manifest["subset"] == "test"].reset_index(drop=True)
+    defective = by_id.loc[test["image_id"], "label"].to_numpy(dtype=str) != "good"
+    test_fraction, test_known = _defect_fractions(test, defective, by_id, geometry, grid)
+    truth.update(
+        test_image_ids=test["image_id"].to_numpy(dtype=str),
+        test_category=test["category"].to_numpy(dtype=str),
+        test_class_role=test["class_role"].to_numpy(dtype=str),
+        test_defective=defective,
+        test_defect_fraction=test_fraction,
+        test_mask_known=test_known,
+    )
+    return truth
+
+
+def _defect_fractions(rows: pd.DataFrame, defective: np.ndarray, by_id: pd.DataFrame, geometry: Geometry, grid):
+    """(defect fraction per cell (n, gh, gw): 0 for good images, NaN for a defect image without a mask; mask
+    known (n,)) of the images of ``rows``."""
+    fraction = np.zeros((len(rows), *grid), dtype=np.float32)
+    known = np.ones(len(rows), dtype=bool)
+    masks = by_id["mask_path"]
+    for row in np.flatnonzero(defective):
+        path = masks.get(rows.at[row, "image_id"])
+        if not isinstance(path, str) or not path:
+            fraction[row], known[row] = np.nan, False
+            continue
+        fraction[row] = cell_fractions(mask_on_grid(path, geometry), grid)
+    return fraction, known
 
 
 def write_patch_truth(path, truth: dict) -> None:
@@ -116,6 +151,7 @@ def write_patch_truth(path, truth: dict) -> None:
 
 
 def read_patch_truth(path) -> dict:
+    """The truth of a split; a file written before the test images' truth holds the training pool's only."""
     from ..runtime.io import load_npz
 
     return load_npz(path, "patch truth", TRUTH_KEYS)
@@ -205,10 +241,14 @@ class _Rows(list):
         )
 
 
-def run_diagnostics(truth: dict, provenance: dict, view_fractions: Callable | None = None) -> pd.DataFrame:
+def run_diagnostics(
+    truth: dict, provenance: dict, view_fractions: Callable | None = None, scores: dict | None = None
+) -> pd.DataFrame:
     """The quantities of the module docstring for one fitted model: tidy rows (RUN_COLUMNS); ``count`` is the
     number of patches (or images) the share is taken over. ``view_fractions(image, kind)``: the defect
-    fractions of a noise image's augmented views (:func:`view_truth`), needed when the bank holds them."""
+    fractions of a noise image's augmented views (:func:`view_truth`), needed when the bank holds them.
+    ``scores``: the run's score file (image_ids, patch_scores), for the test rows when the provenance holds
+    the test matches and the truth the test images."""
     rows = _Rows()
     if not provenance["memory_bank"]:
         return pd.DataFrame(rows, columns=RUN_COLUMNS)
@@ -220,6 +260,9 @@ def run_diagnostics(truth: dict, provenance: dict, view_fractions: Callable | No
         _filter_rows(rows, provenance, order, pool, subsets)
     if provenance.get("tail_predicted") is not None:
         _tail_rows(rows, provenance, order, images, truth["category"])
+    if scores is not None and "test_nearest" in provenance and "test_image_ids" in truth:
+        defect_rows = _memory_fraction(provenance, order, images, fraction, view_fractions) if masks_known else None
+        _test_rows(rows, provenance, order, truth, images=images, memory_fraction=defect_rows, scores=scores)
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -227,14 +270,7 @@ def _bank_rows(rows: _Rows, provenance, order, *, images, fraction, subsets, vie
     """Memory-bank composition; returns the pool membership (n, cells) of every (subset, group)."""
     n, cells = fraction.shape
     memory_image = order[provenance["image"]]
-    memory_cell, memory_view = provenance["cell"].astype(np.int64), provenance["view"]
-    memory_fraction = np.nan_to_num(fraction[memory_image, memory_cell], nan=0.0)
-    views_of_noise = (memory_view > 0) & images["noise", EVERY][memory_image]
-    for i in np.flatnonzero(views_of_noise) if "defect" in subsets else ():  # the mask takes the view's transform
-        if views is None:
-            raise ValueError("the memory bank holds views of noise images; pass view_fractions")
-        fractions = views(int(memory_image[i]), provenance["view_kind"])
-        memory_fraction[i] = fractions[memory_view[i] - 1].ravel()[memory_cell[i]]
+    memory_fraction = _memory_fraction(provenance, order, images, fraction, views) if "defect" in subsets else None
     pool = {}
     memory_rows = len(memory_image)
     for subset in subsets:
@@ -254,6 +290,59 @@ def _bank_rows(rows: _Rows, provenance, order, *, images, fraction, subsets, vie
             rows.add("pool_share", subset, scope, pool_share, n * cells)
             rows.add("enrichment", subset, scope, bank_share / pool_share, in_pool)
     return pool
+
+
+def _memory_fraction(provenance, order, images, fraction, views) -> np.ndarray:
+    """The defect fraction of the cell of every memory row (0 for clean images; a view's mask takes the view's
+    transform)."""
+    memory_image = order[provenance["image"]]
+    memory_cell, memory_view = provenance["cell"].astype(np.int64), provenance["view"]
+    memory_fraction = np.nan_to_num(fraction[memory_image, memory_cell], nan=0.0)
+    for i in np.flatnonzero((memory_view > 0) & images["noise", EVERY][memory_image]):
+        if views is None:
+            raise ValueError("the memory bank holds views of noise images; pass view_fractions")
+        fractions = views(int(memory_image[i]), provenance["view_kind"])
+        memory_fraction[i] = fractions[memory_view[i] - 1].ravel()[memory_cell[i]]
+    return memory_fraction
+
+
+def _test_rows(rows: _Rows, provenance, order, truth: dict, *, images, memory_fraction, scores: dict) -> None:
+    """The test scores: per test subset (patches of good images, of defective images, and the cells a defect
+    touches when every mask is known), their mean patch score and the share whose nearest memory row is a
+    defect cell, a noise image's, and of the same class."""
+    position = {image_id: row for row, image_id in enumerate(truth["test_image_ids"])}
+    matched_ids = [str(i) for i in provenance["test_image_ids"]]
+    test_order = np.array([position[i] for i in matched_ids], dtype=np.int64)  # provenance test row -> truth row
+    score_row = {str(image_id): row for row, image_id in enumerate(scores["image_ids"])}
+    patch_scores = scores["patch_scores"][[score_row[i] for i in matched_ids]].reshape(len(matched_ids), -1)
+    nearest = provenance["test_nearest"].reshape(len(matched_ids), -1).astype(np.int64)
+    memory_image = order[provenance["image"]]
+    row_noise = images["noise", EVERY][memory_image][nearest]
+    row_category = np.asarray(truth["category"]).astype(str)[memory_image][nearest]
+    row_defect = memory_fraction[nearest] > 0 if memory_fraction is not None else None
+    defective = np.asarray(truth["test_defective"], dtype=bool)[test_order]
+    category = np.asarray(truth["test_category"]).astype(str)[test_order]
+    fraction = truth["test_defect_fraction"][test_order].reshape(len(test_order), -1)
+    cells = fraction.shape[1]
+    subsets = {
+        "good": np.repeat(~defective[:, None], cells, axis=1),
+        "defective": np.repeat(defective[:, None], cells, 1),
+    }
+    if bool(np.asarray(truth["test_mask_known"])[test_order][defective].all()):
+        subsets["defect"] = _defect(fraction, "defect") & subsets["defective"]
+    scopes = _scopes({"class_role": np.asarray(truth["test_class_role"])[test_order], "category": category})
+    same = row_category == category[:, None]
+    for subset, member in subsets.items():
+        for scope, within in scopes.items():
+            chosen = member & within[:, None]
+            total = int(chosen.sum())
+            if not total:
+                continue
+            rows.add("test_score", subset, scope, float(patch_scores[chosen].mean()), total)
+            if row_defect is not None:
+                rows.add("match_defect", subset, scope, _percent(int(row_defect[chosen].sum()), total), total)
+            rows.add("match_noise", subset, scope, _percent(int(row_noise[chosen].sum()), total), total)
+            rows.add("match_same_class", subset, scope, _percent(int(same[chosen].sum()), total), total)
 
 
 def _filter_rows(rows: _Rows, provenance, order, pool: dict, subsets) -> None:

@@ -167,7 +167,10 @@ class FlatRows:
     def __getitem__(self, index) -> np.ndarray:
         if isinstance(index, slice):
             index = np.arange(len(self))[index]
-        return self.patches.patch_rows(np.asarray(index))
+        index = np.asarray(index)
+        if index.dtype == bool:  # a mask, not the rows 0 and 1
+            index = np.flatnonzero(index)
+        return self.patches.patch_rows(index)
 
     def __array__(self, dtype=None, copy=None):
         out = self.patches.read().reshape(self.shape)

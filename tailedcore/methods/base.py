@@ -13,19 +13,23 @@ from typing import Protocol
 
 import numpy as np
 
+from ..runtime.reuse import FitParts, array_digest, computed
+
 
 @dataclass
 class FeatureSet:
     """Features of a set of images, in one order: patches (n, h, w, d) and global embeddings (n, G).
 
     ``augment(rows, kind)`` returns the patch features (m, h, w, d) of the augmented views of the images at
-    ``rows`` (training only; methods that need no views never call it).
+    ``rows`` (training only; methods that need no views never call it). ``parts``: the parts of a fit other
+    fits of the same split computed already (:class:`tailedcore.runtime.reuse.FitParts`; None computes all).
     """
 
     image_ids: list[str]
     patches: np.ndarray
     global_embeddings: np.ndarray
     augment: Callable[[list[int], str], np.ndarray] | None = None
+    parts: FitParts | None = None
 
 
 @dataclass
@@ -56,23 +60,29 @@ class Provenance:
         )
 
     @classmethod
-    def of_views(cls, chosen: np.ndarray, images: list[int], cells: int, view_rows: int, kind: str) -> Provenance:
+    def of_views(
+        cls, chosen: np.ndarray, images: list[int], cells: int, view_rows: int, kind: str, own=None
+    ) -> Provenance:
         """Memory rows taken from the patches of ``images`` followed by the patches of their views
-        (``view_rows`` rows, the views of each image together, in the order of ``images``)."""
+        (``view_rows`` rows, the views of each image together, in the order of ``images``). ``own``: the rows
+        (of the flattened training patches) that the first part holds, when it is not every patch of
+        ``images`` (a filtered tail branch)."""
         chosen, images = np.asarray(chosen, dtype=np.int64), np.asarray(images, dtype=np.int64)
-        originals = len(images) * cells
+        if own is None:
+            own = (images[:, None] * cells + np.arange(cells)[None, :]).ravel()
+        own = np.asarray(own, dtype=np.int64)
         per_image = view_rows // (cells * len(images)) if len(images) else 0
         if per_image * cells * len(images) != view_rows:
             raise ValueError(f"{view_rows} view rows are not a whole number of views of {len(images)} images")
-        from_view = chosen >= originals
-        patch = np.where(from_view, chosen - originals, chosen)  # row within its part
-        grid = patch // cells  # the image (first part) or the view (second part) the row lies in
-        image, view = np.empty(len(chosen), np.int64), np.zeros(len(chosen), np.int64)
-        image[~from_view] = images[grid[~from_view]]
+        from_view = chosen >= len(own)
+        image, cell = np.empty(len(chosen), np.int64), np.empty(len(chosen), np.int64)
+        view = np.zeros(len(chosen), np.int64)
+        image[~from_view], cell[~from_view] = np.divmod(own[chosen[~from_view]], cells)
         if from_view.any():
-            image[from_view] = images[grid[from_view] // per_image]
-            view[from_view] = 1 + grid[from_view] % per_image
-        return cls(image.astype(np.int32), (patch % cells).astype(np.int32), view.astype(np.int16), view_kind=kind)
+            grid, cell[from_view] = np.divmod(chosen[from_view] - len(own), cells)  # the view the row lies in
+            image[from_view] = images[grid // per_image]
+            view[from_view] = 1 + grid % per_image
+        return cls(image.astype(np.int32), cell.astype(np.int32), view.astype(np.int16), view_kind=kind)
 
     @classmethod
     def concat(cls, parts: list[Provenance], **extra) -> Provenance:
@@ -84,10 +94,26 @@ class Provenance:
         )
 
 
+def shared_coreset(train: FeatureSet, flat, ratio: float, projection_dim: int, generator, *, rows=None, progress=None):
+    """The greedy coreset of the flattened training patches (of ``rows`` only, when given), through the fit's
+    shared parts: PatchCore's is TailedCore's without the filter, SoftPatch's is TailedCore's clean one."""
+    from ..samplers.greedy import greedy_coreset
+
+    params = {"ratio": ratio, "projection_dim": projection_dim, "rows": array_digest(rows)}
+    return computed(
+        train.parts,
+        "coreset",
+        params,
+        generator,
+        lambda: greedy_coreset(flat, ratio, projection_dim, generator, rows=rows, progress=progress),
+    )
+
+
 @dataclass
 class Scores:
     image_scores: np.ndarray  # (n,) float32, higher = more anomalous
     patch_scores: np.ndarray  # (n, h, w) float32
+    nearest: np.ndarray | None = None  # (n, h, w) int32: each patch's nearest memory row (a memory-bank method)
 
 
 class Method(Protocol):

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from ..features.knn import knn_search
-from ..samplers.greedy import greedy_coreset, take_rows
-from .base import FeatureSet, Provenance, Scores, register
+from ..samplers.greedy import take_rows
+from .base import FeatureSet, Provenance, Scores, register, shared_coreset
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ def nearest_neighbour_scores(
     if weights is not None:
         distances = distances * weights[indices]
     patch_scores = distances.mean(axis=1).reshape(n, h, w).astype(np.float32)
-    return Scores(image_scores=patch_scores.reshape(n, -1).max(axis=1), patch_scores=patch_scores)
+    nearest = indices[:, 0].reshape(n, h, w).astype(np.int32)
+    return Scores(image_scores=patch_scores.reshape(n, -1).max(axis=1), patch_scores=patch_scores, nearest=nearest)
 
 
 @register("patchcore", PatchCoreConfig)
@@ -45,7 +46,7 @@ class PatchCore:
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
-        chosen = greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator)
+        chosen = shared_coreset(train, flat, self.config.coreset_ratio, self.config.projection_dim, self.generator)
         chosen = np.sort(chosen)
         self.memory = take_rows(flat, chosen)
         self.provenance = Provenance.of_rows(chosen, int(np.prod(train.patches.shape[1:3])))

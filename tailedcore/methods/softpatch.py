@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..samplers.greedy import greedy_coreset, take_rows
+from ..runtime.reuse import computed
+from ..samplers.greedy import take_rows
 from ..samplers.lof import lof_keep_mask, positionwise_lof
-from .base import FeatureSet, Provenance, Scores, register
+from .base import FeatureSet, Provenance, Scores, register, shared_coreset
 from .patchcore import nearest_neighbour_scores
 
 
@@ -33,11 +34,18 @@ class SoftPatchConfig(DenoisedCoresetConfig):
 
 
 def denoise(
-    patches: np.ndarray, config: DenoisedCoresetConfig, generator: torch.Generator
+    train: FeatureSet, config: DenoisedCoresetConfig, generator: torch.Generator
 ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """LOF-filter all training patches: (kept patch rows of the flattened patches, their LOF, report, and the
-    filter's view of every patch for the provenance: ``filter_score`` and ``filter_kept``, (n, h, w) each)."""
-    scores = positionwise_lof(patches, config.lof_k, config.lof_projection_dim, generator)
+    filter's view of every patch for the provenance: ``filter_score`` and ``filter_kept``, (n, h, w) each).
+    The LOF scores go through the fit's shared parts (SoftPatch's are TailedCore's)."""
+    scores = computed(
+        train.parts,
+        "filter",
+        {"lof_k": config.lof_k, "projection_dim": config.lof_projection_dim},
+        generator,
+        lambda: positionwise_lof(train.patches, config.lof_k, config.lof_projection_dim, generator),
+    )
     keep = lof_keep_mask(scores, config.lof_keep_ratio)
     rows = np.flatnonzero(keep.ravel())
     report = {"lof_kept_patches": int(len(rows)), "lof_dropped_patches": int((~keep).sum())}
@@ -55,10 +63,9 @@ class SoftPatch:
     def fit(self, train: FeatureSet) -> dict:
         started = time.perf_counter()
         flat = train.patches.reshape(-1, train.patches.shape[-1])
-        rows, lof, report, filtered = denoise(train.patches, self.config, self.generator)
-        chosen = np.sort(
-            greedy_coreset(flat, self.config.coreset_ratio, self.config.projection_dim, self.generator, rows=rows)
-        )
+        rows, lof, report, filtered = denoise(train, self.config, self.generator)
+        ratio, projection_dim = self.config.coreset_ratio, self.config.projection_dim
+        chosen = np.sort(shared_coreset(train, flat, ratio, projection_dim, self.generator, rows=rows))
         self.memory = take_rows(flat, rows[chosen])
         self.weights = lof[chosen].astype(np.float32)
         self.provenance = Provenance.of_rows(rows[chosen], int(np.prod(train.patches.shape[1:3])), **filtered)

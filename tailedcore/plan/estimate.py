@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.images import Geometry
+from ..runtime.config import resolve_method
 from ..runtime.io import cache_folder
 
 log = logging.getLogger(__name__)
@@ -220,9 +221,10 @@ def fit_parts(
     if method == "patchcore":
         parts.update(coreset=greedy_seconds(patches, ratio, r), scoring=knn_seconds(queries, ratio * patches, dim, r))
     elif method in ("softpatch", "tailedcore"):
-        kept = options.get("lof_keep_ratio", 0.85) * patches
-        parts.update(filter=r["lof_c"] * grid * n_train**2, coreset=greedy_seconds(kept, ratio, r))
-        if method == "softpatch":
+        denoised = options.get("denoise", True)
+        kept = options.get("lof_keep_ratio", 0.85) * patches if denoised else patches
+        parts.update(filter=r["lof_c"] * grid * n_train**2 if denoised else 0.0, coreset=greedy_seconds(kept, ratio, r))
+        if method == "softpatch" or options.get("tail_mode") == "none":
             parts["scoring"] = knn_seconds(queries, ratio * kept, dim, r)
         else:
             views = tail_view_count(options.get("tail_augmentation", "rot15flip"))
@@ -252,10 +254,10 @@ def plan_seconds(
     grid = int(np.ceil(height / 8) * np.ceil(width / 8))
     per_method = {}
     for method in methods["run"]:
-        options = methods.get(method, {}) or {}
+        kind, options = resolve_method(methods, method)  # a variant: the method it changes, its options
         seconds = sum(
             fit_seconds(
-                method,
+                kind,
                 options,
                 n_train=int(row.n_train),
                 n_tail=int(row.n_tail),

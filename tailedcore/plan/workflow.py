@@ -21,10 +21,12 @@ from ..data import dataset_categories, folder_fingerprint, folder_has_masks, tra
 from ..data.images import Geometry
 from ..runtime.config import (
     FEATURE_RUNTIME_KEYS,
+    VARIANT_KEYS,
     ConfigError,
     device_problems,
     method_block_problems,
     raise_problems,
+    resolve_method,
     suggest,
 )
 
@@ -32,7 +34,7 @@ from ..runtime.config import (
 # not rerun anything); scripts read them from `snakemake.config`.
 RUNTIME_KEYS = ("threads", *FEATURE_RUNTIME_KEYS)
 # Keys under `methods:` that are settings, not a method's options block.
-METHOD_SETTINGS = ["run", "seeds", "threads", "device", "anomalib"]
+METHOD_SETTINGS = ["run", "seeds", "threads", "device", "anomalib", "variants", "reuse_fits"]
 WILDCARD_CONSTRAINTS = {
     "dataset": "[a-z][a-z0-9_]*",
     "tail": "pareto|step_k[0-9]+",
@@ -105,6 +107,13 @@ class Plan:
         self.anomalib_entries = {e["name"]: e for e in config["methods"].get("anomalib", [])}
         self.rule_methods = [Path(p).stem for p in self.baseline_rule_files if Path(p).stem != "anomalib"]
         self.rule_methods += list(self.anomalib_entries)
+        # methods.variants: a package method with other options, a method of its own (docs/ablation.md)
+        self.variants = config["methods"].get("variants", {})
+        self.fitted_methods = self.package_methods + list(self.variants)  # the methods rule fit_score fits
+        # the ablation table: the reference and every run variant, when one runs
+        self.ablation_reference = config.get("ablation", {}).get("reference", "tailedcore")
+        run_variants = [m for m in self.methods if m in self.variants]
+        self.ablation_methods = [self.ablation_reference, *run_variants] if run_variants else []
         self.sweep = config["sweep"]
         # a sweep point is a derived dataset: the base dataset's images, index and features at another ratio
         self.sweep_points = {
@@ -144,8 +153,8 @@ class Plan:
     def _check(self, check_devices: bool) -> None:
         """What the schema cannot say, before any job runs: every offender at once."""
         config = self.config
-        known = self.package_methods + self.rule_methods
-        problems = []
+        known = self.fitted_methods + self.rule_methods
+        problems = self._variant_problems()
         for method in self.methods:
             if method not in known:
                 problems.append(
@@ -180,6 +189,40 @@ class Plan:
                 problems.append(f"sweep.datasets names {base!r}, which is not a configured dataset")
         problems += self._split_problems()
         raise_problems(problems, "the config")
+
+    def _variant_problems(self) -> list[str]:
+        """A variant changes a package method's options: its name is new, ``of`` names a package method and
+        every other key is an option of that method, checked against the method's block in the schema."""
+        import jsonschema
+        import yaml
+
+        schema = yaml.safe_load((self.basedir / "workflow" / "schemas" / "config.schema.yaml").read_text())
+        blocks = schema["properties"]["methods"]["properties"]
+        problems = []
+        for name, variant in self.variants.items():
+            where = f"methods.variants.{name}"
+            if name in self.package_methods + self.rule_methods:
+                problems.append(f"{where}: {name!r} is already a method; give the variant a name of its own")
+            base = variant["of"]
+            if base not in self.package_methods:
+                problems.append(
+                    f"{where}.of is {base!r}{suggest(base, self.package_methods)}: a variant changes a package "
+                    f"method ({', '.join(self.package_methods)})"
+                )
+                continue
+            if base not in blocks:
+                continue  # a method added as tailedcore/methods/<name>.py: its dataclass checks the keys in the job
+            options = {k: v for k, v in variant.items() if k not in VARIANT_KEYS}
+            block = {**blocks[base], "$defs": schema.get("$defs", {})}
+            for error in jsonschema.Draft202012Validator(block).iter_errors(options):
+                at = ".".join(str(part) for part in error.absolute_path)
+                problems.append(f"{where}{'.' + at if at else ''}: {error.message} (an option of {base})")
+        if self.ablation_methods and self.ablation_reference not in self.methods:
+            problems.append(
+                f"ablation.reference is {self.ablation_reference!r}, which methods.run does not run: the variants "
+                f"{self.ablation_methods[1:]} are compared with it; add it to methods.run or name another"
+            )
+        return problems
 
     def _split_problems(self) -> list[str]:
         """Splits that would fail, for the datasets whose class sizes are known before any job runs (synthetic,
@@ -257,7 +300,7 @@ class Plan:
     def provenance_files(self, methods: list[str] | None = None) -> list[str]:
         """The provenance templates (other wildcards open) of the package methods among ``methods``: rule
         fit_score writes them; a baseline rule's is optional, found beside its score file by the job."""
-        chosen = [m for m in (methods or self.methods) if m in self.package_methods]
+        chosen = [m for m in (methods or self.methods) if m in self.fitted_methods]
         return [self.run_path("provenance", method=m) for m in chosen]
 
     def split_inputs(self, wildcards) -> dict:
@@ -342,7 +385,16 @@ class Plan:
         return {name: e["paper_row"] for name, e in self.anomalib_entries.items() if e.get("paper_row")}
 
     def method_options(self, method: str) -> dict:
-        return dict(self.config["methods"].get(method, {}))
+        """A method's options block; a variant's: its method's block with the variant's keys over it."""
+        return resolve_method(self.config["methods"], method)[1]
+
+    def method_class(self, method: str) -> str:
+        """The package method that fits ``method`` (itself, or the method a variant changes)."""
+        return resolve_method(self.config["methods"], method)[0]
+
+    def method_labels(self) -> dict:
+        """Each run method's name in the ablation table: a variant's label, else its name."""
+        return {m: self.variants.get(m, {}).get("label", m) for m in self.methods}
 
     def gpu_request(self, block: str) -> int:
         """1 when the config block (features, methods) may use the GPU: the job then holds `--resources gpu=1`."""
@@ -377,6 +429,10 @@ class Plan:
             if self.has_pixel_labels(dataset)
             for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")
         ]
+        if self.ablation_methods:
+            tables += [
+                f"{results}/tables/{dataset}_ablation.{ext}" for dataset in datasets for ext in ("csv", "md", "tex")
+            ]
         summaries = [f"{results}/{dataset}/summary.md" for dataset in datasets]
         paired = [
             f"{results}/figures/{dataset}/paired_{metric}.{ext}"

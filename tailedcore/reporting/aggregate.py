@@ -132,6 +132,7 @@ COST_COLUMNS = {
     "coreset_seconds": ("coreset s", 1.0),
     "filter_seconds": ("filter s", 1.0),
     "tail_sampler_seconds": ("TailSampler s", 1.0),
+    "reused_seconds": ("reused parts s", 1.0),
     "inference_seconds_per_image": ("inference ms / image", 1e3),
     "inference_throughput_fps": ("images / s", 1.0),
     "memory_bank_rows": ("bank rows", 1.0),
@@ -200,6 +201,12 @@ CATEGORY_COLUMNS = {
     ("called_tail", "clean"): "called tail: clean (%)",
     ("called_tail", "noise"): "called tail: noise (%)",
     ("class_size_error", "clean"): "class-size error (%)",
+    ("test_score", "good"): "test score: good patches",
+    ("test_score", "defective"): "test score: defective images' patches",
+    ("test_score", "defect"): "test score: defect cells",
+    ("match_defect", "good"): "good patches matched to a defect row (%)",
+    ("match_defect", "defect"): "defect cells matched to a defect row (%)",
+    ("match_same_class", "good"): "good patches matched in class (%)",
 }
 
 

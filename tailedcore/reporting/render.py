@@ -302,7 +302,9 @@ def cost_markdown(summary: pd.DataFrame, *, dataset: str, tails: list[str], meth
         f"Cost beside accuracy on {dataset}, measured inside each fit job: mean over runs (± std over split "
         "seeds). Fit seconds include the coreset, the denoising filter and the TailSampler; inference = scoring "
         "the test images on the cached features; model MiB: what a method keeps to score (its memory bank; PaDiM's "
-        "Gaussians).\n"
+        "Gaussians). Reused parts s: the seconds of the parts a fit read back from another fit of the same split "
+        "and model seed (methods.reuse_fits: the same numbers, not counted in its fit s); a fit alone takes fit s "
+        "+ reused parts s.\n"
     ]
     for tail in tails:
         part = summary[summary["tail"] == tail]
@@ -339,7 +341,11 @@ def category_diagnostics_markdown(table: pd.DataFrame, *, dataset: str, tails: l
         "patches; enrichment = bank share / pool share (1: as a uniform draw would keep; noise: every patch of its "
         "injected images; defect: their cells a defect touches); filter removed: the share of the class's patches "
         "the denoising filter dropped; called tail: the share of its clean and of its injected images the "
-        "TailSampler called tail. A method without a memory bank (PaDiM) shows its AUROC only.",
+        "TailSampler called tail; test score: the mean patch score of the class's good test patches, of its "
+        "defective test images' patches and of the cells a defect touches; matched to a defect row: the share of "
+        "those test patches whose nearest memory row is a defect cell (a defect the bank kept, that scores it as "
+        "normal); matched in class: the share of its good test patches whose nearest row is of its own class. A "
+        "method without a memory bank (PaDiM) shows its AUROC only.",
     ]
     value_columns = [c for c in table.columns if c not in ("tail", "category", "role", "method")]
     order = {m: i for i, m in enumerate(methods)}

@@ -112,6 +112,20 @@ def method_block_problems(methods: dict, known: list[str], settings: list[str]) 
     return problems
 
 
+# Keys of a variant (methods.variants.<name>) that are not options of the method it changes.
+VARIANT_KEYS = ("of", "label")
+
+
+def resolve_method(methods: dict, name: str) -> tuple[str, dict]:
+    """(the package method that fits ``name``, its options) from the ``methods:`` block: a variant is the
+    method named by its ``of`` with the variant's keys over that method's block (docs/ablation.md)."""
+    variant = methods.get("variants", {}).get(name)
+    if variant is None:
+        return name, dict(methods.get(name) or {})
+    changes = {k: v for k, v in variant.items() if k not in VARIANT_KEYS}
+    return variant["of"], {**(methods.get(variant["of"]) or {}), **changes}
+
+
 def visible_device_list() -> list[str] | None:
     """The GPU indices this process may use, without importing torch: ``CUDA_VISIBLE_DEVICES`` when set,
     ``TAILEDCORE_FAKE_GPUS=N`` (simulated devices, for tests), else ``nvidia-smi -L``. None when nothing

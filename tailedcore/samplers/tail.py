@@ -16,6 +16,8 @@ import torch
 
 from ..runtime.compute import timed_part
 
+TAIL_CUTS = ("min", "elbow", "cap")
+
 
 @dataclass(frozen=True)
 class TailSamplerConfig:
@@ -24,6 +26,11 @@ class TailSamplerConfig:
     trim_percentile: float = 0.85
     mass_cap: float = 0.15
     quantise: bool = True
+    cut: str = "min"  # the tail threshold rule K*: min(elbow, cap) (the paper) | elbow | cap
+
+    def __post_init__(self):
+        if self.cut not in TAIL_CUTS:
+            raise ValueError(f"unknown tail cut {self.cut!r}; choose from {TAIL_CUTS}")
 
 
 @dataclass
@@ -32,7 +39,7 @@ class TailEstimate:
     size_list: list[int]  # eta, descending
     elbow: int
     cap: int
-    cut: int  # K* = min(elbow, cap)
+    cut: int  # K* = min(elbow, cap) (or one of them: TailSamplerConfig.cut)
     tail_mask: np.ndarray  # kappa_j <= K*
 
 
@@ -125,5 +132,5 @@ def estimate_tail(embeddings: np.ndarray, config: TailSamplerConfig = TailSample
         raise ValueError(f"unknown TailSampler mode {config.mode!r}; use 'ada_trim_min' or 'symmin'")
     sizes = class_size_list(kappa)
     elbow, cap = tail_cut(sizes, config.mass_cap)
-    cut = min(elbow, cap)
+    cut = {"min": min(elbow, cap), "elbow": elbow, "cap": cap}[config.cut]
     return TailEstimate(class_sizes=kappa, size_list=sizes, elbow=elbow, cap=cap, cut=cut, tail_mask=kappa <= cut)

@@ -81,7 +81,8 @@ def diagnose(
         provenance = Path(scores).with_suffix(".bank.npz")
         if not provenance.exists():  # optional for methods added as rules
             continue
-        frame = run_diagnostics(truth, read_provenance(provenance), views)
+        score_file = load_npz(scores, "scores", ("image_ids", "patch_scores"))
+        frame = run_diagnostics(truth, read_provenance(provenance), views, scores=score_file)
         frames.append(frame.assign(method=method))
     columns = ["dataset", "tail", "seed", "model_seed", "method", *RUN_COLUMNS]
     per_run = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

@@ -78,7 +78,7 @@ def mask_padding(scores, geometry: Geometry, sizes: np.ndarray):
         cells = geometry.valid_cells(int(width), int(height), patch_scores.shape[1:])
         patch_scores[i][~cells] = patch_scores[i][cells].min()
         image_scores[i] = patch_scores[i][cells].max()
-    return Scores(image_scores=image_scores, patch_scores=patch_scores)
+    return Scores(image_scores=image_scores, patch_scores=patch_scores, nearest=scores.nearest)
 
 
 def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
@@ -93,6 +93,17 @@ def tail_detection(report: dict, train_rows: pd.DataFrame) -> dict:
         "tail_precision": hits / len(predicted) if predicted else float("nan"),
         "tail_recall": hits / len(truth) if truth else float("nan"),
     }
+
+
+def _fit_parts(image_ids, feature_folder, categories, *, device, enabled: bool, folder):
+    """The shared parts of this run's fit: beside its score file, keyed by the training images, the feature
+    files they are read from and the device (:mod:`tailedcore.runtime.reuse`)."""
+    from ..features.cache import cache_paths
+    from ..runtime.reuse import FitParts, files_identity
+
+    files = [cache_paths(feature_folder, c)[part] for c in categories for part in ("patches", "ids")]
+    identity = {"images": list(image_ids), "features": files_identity(files), "device": str(device)}
+    return FitParts(Path(folder) / ".fit_parts", identity, enabled=enabled)
 
 
 def fit_cost(model, fit_seconds: float, score_seconds: float, test_images: int, device) -> dict:
@@ -154,10 +165,15 @@ def run_method(
     threads: int,
     device: str = "cpu",
     gpu: str | None = None,
+    implementation: str | None = None,
+    reuse_fits: bool = True,
 ) -> dict:
     """Fit a method on the split's training pool (all categories together), write the provenance of its
-    memory bank and score every test image. ``gpu``: the device index the job holds
-    (:func:`tailedcore.runtime.gpu.claim_gpu`), recorded in the report."""
+    memory bank and score every test image. ``implementation``: the package method that fits ``method`` (a
+    variant's, docs/ablation.md; default ``method``). ``gpu``: the device index the job holds
+    (:func:`tailedcore.runtime.gpu.claim_gpu`), recorded in the report. ``reuse_fits``: the parts of a fit that
+    another fit of this split and model seed computed with the same inputs are read, not recomputed
+    (:class:`tailedcore.runtime.reuse.FitParts`)."""
     import torch
 
     from ..features.cache import FeatureStore
@@ -168,7 +184,7 @@ def run_method(
     resolved = set_device(device)
     options = {key: resolve_per_setting(value, *setting) for key, value in options.items()}
     generator = torch.Generator().manual_seed(seed)
-    model = build_method(method, options, generator)
+    model = build_method(implementation or method, options, generator)
     manifest = read_manifest(manifest_path)
     info = read_index(index_path).set_index("image_id")
     geometry = Geometry.from_features(features)
@@ -178,6 +194,14 @@ def run_method(
     prefix = f".{method}-views-"  # tail views spilled during the fit, removed after it
     for stale in Path(scores_path).parent.glob(f"{prefix}*"):  # left by a killed job of this method and folder
         shutil.rmtree(stale, ignore_errors=True)
+    train.parts = parts = _fit_parts(
+        train.image_ids,
+        feature_folder,
+        categories,
+        device=resolved,
+        enabled=reuse_fits,
+        folder=Path(scores_path).parent,
+    )
     reset_parts()
     fit_started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=prefix, dir=Path(scores_path).parent) as scratch:
@@ -188,12 +212,11 @@ def run_method(
         del train
     if getattr(model, "provenance", None) is None:
         raise RuntimeError(f"method {method} set no provenance in fit (tailedcore.methods.base.Provenance)")
-    write_provenance(provenance_path, model.provenance, image_ids=train_ids, grid=grid)
     if "predicted_tail_images" in report:
         report.update(tail_detection(report, train_rows))
     test_rows = manifest[manifest["subset"] == "test"]
     score_started = time.perf_counter()
-    image_ids, image_scores, patch_scores = [], [], []
+    image_ids, image_scores, patch_scores, nearest = [], [], [], []
     for _, part in test_rows.groupby("category", sort=False):  # bounded memory: one category at a time
         scores = model.score(feature_set(store, part))
         if geometry.mode == "pad":
@@ -201,10 +224,17 @@ def run_method(
         image_ids += part["image_id"].tolist()
         image_scores.append(scores.image_scores)
         patch_scores.append(scores.patch_scores)
+        nearest.append(scores.nearest)
+    matches = None  # which memory row every test patch matched, for the diagnostics of the test scores
+    if nearest and all(part is not None for part in nearest):
+        matches = (image_ids, np.concatenate(nearest))
+    write_provenance(provenance_path, model.provenance, image_ids=train_ids, grid=grid, test_matches=matches)
     report["cost"] = fit_cost(model, fit_seconds, time.perf_counter() - score_started, len(image_ids), resolved)
+    report["cost"].update(reused_parts=sorted(parts.reused), reused_seconds=sum(parts.reused.values()))
     report.update(
         {
             "method": method,
+            "implementation": implementation or method,
             "options": asdict(model.config),
             "model_seed": seed,
             "dataset": setting[0],

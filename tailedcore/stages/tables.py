@@ -1,5 +1,7 @@
 """Stage functions of rules/tables.smk: the tables of a dataset (CSV, LaTeX, Markdown), the paired
-comparisons, the figures of one tail type and the noise-ratio sweep.
+comparisons, the figures of one tail type, the noise-ratio sweep, the diagnostics, cost and ablation tables.
+
+Over 300 lines: one stage function per table rule, each reading the per-run files the same way.
 
 matplotlib is imported inside the functions that draw, so that importing this module stays light."""
 
@@ -282,6 +284,45 @@ def make_cost_table(*, report_files: list[str], metric_files: list[str], dataset
     atomic_csv(summary.round(6), csv_out)
     atomic_text(md_out, cost_markdown(summary, dataset=dataset, tails=tails, methods=methods))
     return summary
+
+
+def make_ablation_table(
+    *,
+    metric_files: list[str],
+    diagnostics_files: list[str],
+    report_files: list[str],
+    dataset: str,
+    tails: list[str],
+    reference: str,
+    methods: list[str],
+    labels: dict,
+    outputs: dict,
+) -> pd.DataFrame:
+    """``<dataset>_ablation.{csv,md,tex}`` (``outputs``: csv, md, tex): every variant of ``methods`` against
+    ``reference`` (:func:`tailedcore.reporting.ablation.ablation_table`), with its diagnostics and cost."""
+    from ..evaluation.diagnostics import class_group_rows, diagnostics_summary
+    from ..reporting.ablation import ablation_latex, ablation_markdown, ablation_table
+    from ..reporting.aggregate import cost_runs, cost_summary
+
+    metrics = read_metrics(metric_files)
+    metrics = metrics[metrics["method"].isin(methods)]
+    per_seed = group_means(metrics)
+    diagnostics = read_diagnostics(diagnostics_files)
+    diagnostics = class_group_rows(diagnostics_summary(diagnostics[diagnostics["method"].isin(methods)]))
+    reports = {path: json.loads(Path(path).read_text()) for path in report_files}
+    table = ablation_table(
+        per_class=per_class_table(metrics),
+        summary=seed_summary(per_seed),
+        diagnostics=diagnostics,
+        cost=cost_summary(cost_runs(reports), per_seed),
+        reference=reference,
+        methods=methods,
+        labels=labels,
+    )
+    atomic_csv(table.round(4), outputs["csv"])
+    atomic_text(outputs["md"], ablation_markdown(table, dataset=dataset, reference=reference, tails=tails))
+    atomic_text(outputs["tex"], ablation_latex(table, dataset=dataset, reference=reference, tails=tails))
+    return table
 
 
 def write_runtime_table(stages: dict, output) -> pd.DataFrame:

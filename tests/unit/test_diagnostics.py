@@ -112,17 +112,25 @@ def test_patch_truth_puts_each_noise_mask_on_the_feature_grid(tmp_path):
     Image.fromarray(mask).save(tmp_path / "mask.png")
     manifest = pd.DataFrame(
         {
-            "image_id": ["a", "b", "n", "m"],
-            "category": ["x", "y", "y", "y"],
-            "subset": "train",
-            "role": ["clean", "clean", "noise", "noise"],
-            "class_role": ["tail", "head", "head", "head"],
+            "image_id": ["a", "b", "n", "m", "tg", "td"],
+            "category": ["x", "y", "y", "y", "x", "x"],
+            "subset": ["train"] * 4 + ["test"] * 2,
+            "role": ["clean", "clean", "noise", "noise", "test", "test"],
+            "class_role": ["tail", "head", "head", "head", "tail", "tail"],
         }
     )
+    masks = [None, None, str(tmp_path / "mask.png"), None, None, str(tmp_path / "mask.png")]
     index = pd.DataFrame(
-        {"image_id": ["a", "b", "n", "m"], "mask_path": [None, None, str(tmp_path / "mask.png"), None]}
+        {
+            "image_id": manifest["image_id"],
+            "label": ["good", "good", "hole", "hole", "good", "hole"],
+            "mask_path": masks,
+        }
     )
     truth = patch_truth(manifest, index, Geometry("resize", size=(32, 32)), (4, 4))
+    assert list(truth["test_image_ids"]) == ["tg", "td"] and list(truth["test_defective"]) == [False, True]
+    np.testing.assert_array_equal(truth["test_defect_fraction"][1], truth["defect_fraction"][2])  # the same mask
+    assert (truth["test_defect_fraction"][0] == 0).all() and list(truth["test_class_role"]) == ["tail", "tail"]
     fraction = truth["defect_fraction"]
     assert fraction[2, 0, 0] > 0.9  # the square's cell: its edge blurred by the bilinear resize, as the image's
     assert fraction[2, 0, 2:].max() == 0 and fraction[2, 3].max() == 0  # no farther than the resize's support
@@ -358,3 +366,69 @@ def test_the_class_by_class_table_puts_each_categorys_auroc_beside_its_bank(tmp_
     assert "| b | head | patchcore | 90 | " in text and "| b | head | padim | 90 | – |" in text
     paths = category_diagnostics_figure(table.reset_index(), ["step_k1"], ["patchcore", "padim"], "t", tmp_path / "f")
     assert [p.suffix for p in paths] == [".png", ".svg"] and paths[0].stat().st_size > 1000
+
+
+def test_the_test_scores_are_recounted_patch_by_patch():
+    """Every test-score quantity against a direct recount: the mean patch score of good, defective and defect
+    test patches, and the class and truth of the memory row each matched, per class group and class."""
+    rng = np.random.default_rng(11)
+    truth = known_truth(rng)
+    num, h, w = truth["defect_fraction"].shape
+    tests = 14
+    categories = rng.choice(["a", "b", "c"], tests)
+    truth.update(
+        test_image_ids=np.array([f"test{i}" for i in range(tests)]),
+        test_category=categories,
+        test_class_role=np.where(categories == "a", "tail", "head"),
+        test_defective=rng.random(tests) < 0.5,
+    )
+    truth["test_defect_fraction"] = np.where(
+        truth["test_defective"][:, None, None], rng.choice([0.0, 0.4, 1.0], (tests, h, w)), 0.0
+    ).astype(np.float32)
+    truth["test_mask_known"] = np.ones(tests, bool)
+    memory = 30
+    order = rng.permutation(tests)  # the run scored the test images in another order than the manifest's
+    provenance = {
+        "image_ids": truth["image_ids"],
+        "memory_bank": True,
+        "image": rng.integers(0, num, memory),
+        "cell": rng.integers(0, h * w, memory),
+        "view": np.zeros(memory, int),
+        "view_kind": "none",
+        "test_image_ids": truth["test_image_ids"][order],
+        "test_nearest": rng.integers(0, memory, (tests, h, w)),
+    }
+    scores = {"image_ids": truth["test_image_ids"][order[::-1]], "patch_scores": rng.random((tests, h, w))}
+    value = run_diagnostics(truth, provenance, scores=scores).set_index(["quantity", "subset", "group", "category"])
+    value = value["value"]
+    score_of = {scores["image_ids"][i]: scores["patch_scores"][i].ravel() for i in range(tests)}
+    for subset in ("good", "defective", "defect"):
+        for scope in [("tail", "*"), ("head", "*"), ("all", "*"), ("tail", "a"), ("head", "b")]:
+            patch_scores, defect_rows, noise_rows, same = [], [], [], []
+            for p in range(tests):
+                t = order[p]
+                in_scope = (
+                    categories[t] == scope[1] if scope[1] != "*" else scope[0] in ("all", truth["test_class_role"][t])
+                )
+                for cell in range(h * w):
+                    fraction = truth["test_defect_fraction"][t].ravel()[cell]
+                    wanted = {
+                        "good": not truth["test_defective"][t],
+                        "defective": truth["test_defective"][t],
+                        "defect": truth["test_defective"][t] and fraction > 0,
+                    }[subset]
+                    if not (in_scope and wanted):
+                        continue
+                    row = provenance["test_nearest"][p].ravel()[cell]
+                    image, bank_cell = provenance["image"][row], provenance["cell"][row]
+                    patch_scores.append(score_of[truth["test_image_ids"][t]][cell])
+                    defect_rows.append(truth["defect_fraction"][image].ravel()[bank_cell] > 0)
+                    noise_rows.append(truth["role"][image] == "noise")
+                    same.append(truth["category"][image] == categories[t])
+            if not patch_scores:
+                assert ("test_score", subset, *scope) not in value.index
+                continue
+            assert value[("test_score", subset, *scope)] == pytest.approx(np.mean(patch_scores))
+            assert value[("match_defect", subset, *scope)] == pytest.approx(100 * np.mean(defect_rows))
+            assert value[("match_noise", subset, *scope)] == pytest.approx(100 * np.mean(noise_rows))
+            assert value[("match_same_class", subset, *scope)] == pytest.approx(100 * np.mean(same))

@@ -71,3 +71,120 @@ def test_unknown_options_are_errors_not_ignored():
         build_method("patchcore", {"coreset_ratoi": 0.1}, torch.Generator())
     with pytest.raises(ValueError, match="unknown method"):
         build_method("winclip", {}, torch.Generator())
+
+
+def test_tailedcore_without_filter_and_tail_sampler_is_patchcore():
+    """The ablation switches compose to the plain coreset: no filter, no tail branch = PatchCore's bank."""
+    train = feature_set(num=40)
+    patchcore = build_method("patchcore", {}, torch.Generator().manual_seed(5))
+    patchcore.fit(train)
+    bare = build_method("tailedcore", {"denoise": False, "tail_mode": "none"}, torch.Generator().manual_seed(5))
+    report = bare.fit(train)
+    np.testing.assert_array_equal(bare.memory, patchcore.memory)
+    assert report["lof_dropped_patches"] == 0 and bare.provenance.filter_kept is None
+
+
+def test_tailedcore_filtered_tail_branch_keeps_only_the_patches_the_filter_kept():
+    train = feature_set(num=40)
+    options = {"tail_augmentation": "none", "tail_mass_cap": 0.5, "tail_cut": "cap"}
+    plain = build_method("tailedcore", options, torch.Generator().manual_seed(0))
+    plain_report = plain.fit(train)
+    model = build_method("tailedcore", {**options, "tail_filter": True}, torch.Generator().manual_seed(0))
+    report = model.fit(train)
+    prov = model.provenance
+    tail_rows = report["tail_memory_size"]
+    kept = prov.filter_kept.reshape(len(train.image_ids), -1)
+    assert kept[prov.image[:tail_rows], prov.cell[:tail_rows]].all()  # every tail-bank row passed the filter
+    dropped_in_tail = (~kept[[train.image_ids.index(i) for i in report["predicted_tail_images"]]]).sum()
+    assert dropped_in_tail > 0  # the test means something: the filter dropped some tail patches
+    assert report["tail_patches"] == plain_report["tail_patches"] - dropped_in_tail
+    # the clean bank does not change: same filter, same RNG order
+    np.testing.assert_array_equal(model.memory[tail_rows:], plain.memory[plain_report["tail_memory_size"] :])
+
+
+@pytest.mark.parametrize("cut", ["elbow", "cap"])
+def test_tail_cut_rule_picks_the_elbow_or_the_cap(cut):
+    train = feature_set(num=40)
+    model = build_method("tailedcore", {"tail_augmentation": "none", "tail_cut": cut}, torch.Generator().manual_seed(0))
+    report = model.fit(train)
+    assert report["tail_cut"] == report[f"tail_{cut}"]
+
+
+def test_filtered_tail_branch_needs_the_filter():
+    with pytest.raises(ValueError, match="tail_filter: true needs the filter"):
+        build_method("tailedcore", {"tail_filter": True, "denoise": False}, torch.Generator())
+
+
+def test_shared_parts_give_the_same_bank_and_are_reused_across_methods(tmp_path):
+    """SoftPatch computes the filter and the filtered coreset; TailedCore reads both back and ends with the same
+    bytes as a fit that computed everything; a changed option computes its part again."""
+    from tailedcore.runtime.reuse import FitParts
+
+    def fit(method, options, parts):
+        train = feature_set(num=40)
+        train.parts = parts
+        model = build_method(
+            method,
+            {"tail_augmentation": "none", **options} if method == "tailedcore" else options,
+            torch.Generator().manual_seed(4),
+        )
+        model.fit(train)
+        return model
+
+    alone = fit("tailedcore", {}, None)
+    first = FitParts(tmp_path, {"images": "same"})
+    fit("softpatch", {}, first)
+    assert first.reused == {}
+    shared = FitParts(tmp_path, {"images": "same"})
+    model = fit("tailedcore", {}, shared)
+    assert sorted(shared.reused) == ["coreset", "filter"]
+    np.testing.assert_array_equal(model.memory, alone.memory)
+    np.testing.assert_array_equal(model.provenance.filter_score, alone.provenance.filter_score)
+    other = FitParts(tmp_path, {"images": "same"})
+    fit("tailedcore", {"lof_k": 5}, other)  # another filter: nothing to reuse
+    assert other.reused == {}
+    elsewhere = FitParts(tmp_path, {"images": "other"})  # other training data: nothing to reuse
+    fit("tailedcore", {}, elsewhere)
+    assert elsewhere.reused == {}
+    bare = FitParts(tmp_path, {"images": "same"})
+    fit("patchcore", {}, bare)
+    unfiltered = FitParts(tmp_path, {"images": "same"})
+    without = fit("tailedcore", {"denoise": False, "tail_mode": "none"}, unfiltered)
+    assert unfiltered.reused.keys() == {"coreset"}  # PatchCore's coreset is TailedCore's without its filter
+    np.testing.assert_array_equal(without.memory, fit("patchcore", {}, None).memory)
+
+
+def test_a_damaged_shared_part_is_computed_again(tmp_path):
+    from tailedcore.runtime.reuse import FitParts
+
+    parts = FitParts(tmp_path, {"images": 1})
+    generator = torch.Generator().manual_seed(0)
+    value = parts("filter", {}, generator, lambda: torch.rand(3, generator=generator).numpy())
+    (stored,) = tmp_path.glob("filter-*.npz")
+    stored.write_bytes(b"not an npz")
+    again = FitParts(tmp_path, {"images": 1})
+    generator = torch.Generator().manual_seed(0)
+    np.testing.assert_array_equal(
+        again("filter", {}, generator, lambda: torch.rand(3, generator=generator).numpy()), value
+    )
+    assert again.reused == {}
+
+
+def test_a_tail_branch_the_filter_empties_leaves_s_clean_only(monkeypatch):
+    from tailedcore.methods import tailedcore as module
+    from tailedcore.samplers.tail import TailEstimate
+
+    train = feature_set(num=40)
+    train.patches[:5] += 25.0  # five far-off images, every patch an outlier to the position-wise LOF
+    called = np.arange(40) < 5  # the TailSampler calls exactly those five tail
+
+    def estimate(embeddings, config):
+        return TailEstimate(np.where(called, 5.0, 35.0), [35, 5], 5, 5, 5, called)
+
+    monkeypatch.setattr(module, "estimate_tail", estimate)
+    options = {"tail_augmentation": "none", "tail_filter": True}
+    model = build_method("tailedcore", options, torch.Generator().manual_seed(0))
+    report = model.fit(train)
+    assert report["predicted_tail_images"] == [f"img{i}" for i in range(5)]
+    assert report["tail_patches"] == 0 and report["tail_memory_size"] == 0  # the filter dropped all 80
+    assert report["memory_size"] == report["clean_memory_size"] == len(model.memory)

@@ -245,3 +245,67 @@ def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_
     assert r"Coreset ratio not the paper's 10 \%: PatchCore 1 \%." in texts[".tex"]
     assert r"PatchCore 1 \%." in texts["_ci.tex"]
     assert texts[".md"].startswith(f"**{note}**")
+
+
+def _with_ablation(**variants):
+    config = config_of()
+    overlay = yaml.safe_load((ROOT / "config" / "ablation.yaml").read_text())
+    config["methods"].update(overlay["methods"])
+    config["methods"]["variants"].update(variants)
+    config["ablation"] = overlay["ablation"]
+    validate(config, schema=SCHEMA)
+    return config
+
+
+def test_variants_are_methods_of_their_own_with_the_base_options_under_theirs():
+    plan = Plan(_with_ablation(), ROOT)
+    assert "tc_no_filter" in plan.fitted_methods and plan.method_class("tc_no_filter") == "tailedcore"
+    options = plan.method_options("tc_no_filter")
+    assert options["denoise"] is False and options["tail_augmentation"] == "rotflip"  # the quickstart's, inherited
+    assert "of" not in options and "label" not in options
+    assert plan.method_class("patchcore") == "patchcore"
+    assert plan.ablation_methods[0] == "tailedcore" and "tc_tail_filtered" in plan.ablation_methods
+    assert "results/tables/synthetic_ablation.tex" in plan.all_tables()
+    assert plan.run_path("provenance", method="tc_no_views") in plan.provenance_files()
+    assert plan.method_labels()["tc_no_views"] == "w/o tail views"
+
+
+def test_no_variant_no_ablation_table():
+    plan = Plan(config_of(), ROOT)
+    assert plan.ablation_methods == [] and not any("ablation" in t for t in plan.all_tables())
+
+
+def test_bad_variants_are_listed_together_before_any_job():
+    config = _with_ablation(
+        tc_typo={"of": "tailedcor", "denoise": False},
+        tc_bad_value={"of": "tailedcore", "tail_cut": "median"},
+        tc_bad_key={"of": "tailedcore", "coreset_ratoi": 0.1},
+        softpatch={"of": "tailedcore"},
+    )
+    config["methods"]["run"] += ["tc_typo", "tc_bad_value", "tc_bad_key"]
+    with pytest.raises(ConfigError) as caught:
+        Plan(config, ROOT)
+    text = str(caught.value)
+    assert "methods.variants.tc_typo.of is 'tailedcor'" in text and "did you mean" in text.lower()
+    assert "methods.variants.tc_bad_value.tail_cut" in text and "'median' is not one of" in text
+    assert "coreset_ratoi" in text
+    assert "methods.variants.softpatch: 'softpatch' is already a method" in text
+
+
+def test_the_ablation_reference_must_run():
+    config = _with_ablation()
+    config["methods"]["run"] = ["patchcore", "tc_no_filter"]
+    with pytest.raises(ConfigError, match="ablation.reference is 'tailedcore', which methods.run does not run"):
+        Plan(config, ROOT)
+
+
+def test_the_estimate_prices_a_variant_as_the_method_it_changes():
+    from tailedcore.plan.estimate import fit_parts
+
+    sizes = dict(n_train=400, n_tail=10, n_test=200, grid=144, dim=256, n_noise=20)
+    rates = {"greedy_a": 1e-9, "knn_flops": 1e10, "lof_c": 1e-7, "images_per_second": 50.0}
+    full = fit_parts("tailedcore", {}, r=rates, **sizes)
+    unfiltered = fit_parts("tailedcore", {"denoise": False}, r=rates, **sizes)
+    no_tail = fit_parts("tailedcore", {"tail_mode": "none"}, r=rates, **sizes)
+    assert unfiltered["filter"] == 0 < full["filter"] and unfiltered["scoring"] > full["scoring"]
+    assert no_tail["tail_views"] == 0 < full["tail_views"] and no_tail["coreset"] < full["coreset"]

@@ -53,6 +53,8 @@ def test_lazy_patches_read_what_the_arrays_hold(store_and_pool):
     rows = np.random.default_rng(2).choice(len(reference), 40)  # unsorted, with repeats
     np.testing.assert_array_equal(flat[rows], reference[rows])
     np.testing.assert_array_equal(flat[5:17], reference[5:17])
+    mask = np.random.default_rng(3).random(len(reference)) < 0.3  # a boolean mask selects rows, not rows 0 and 1
+    np.testing.assert_array_equal(flat[mask], reference[mask])
     subset = [4, 0, 2]
     np.testing.assert_array_equal(lazy[subset].read(), expected[subset])
     np.testing.assert_array_equal(read_positions(lazy, 3, 9), expected.reshape(len(expected), 12, -1)[:, 3:9])
@@ -93,7 +95,7 @@ def test_raw_files_check_their_size(tmp_path):
         CachedArray.raw(tmp_path / "views.raw", (3, 3, 4, 5), np.float32)
 
 
-@pytest.mark.parametrize("method", ["patchcore", "softpatch", "tailedcore", "padim"])
+@pytest.mark.parametrize("method", ["patchcore", "softpatch", "tailedcore", "tailedcore_filtered", "padim"])
 def test_fits_on_lazy_patches_equal_fits_on_arrays(store_and_pool, method, tmp_path):
     store, ids, categories, expected = store_and_pool
     embeddings = store.global_features(ids, categories)
@@ -111,8 +113,10 @@ def test_fits_on_lazy_patches_equal_fits_on_arrays(store_and_pool, method, tmp_p
 
     results = []
     for patches, augment in ((expected, in_memory), (store.patch_rows(ids, categories), on_disk)):
-        options = {"tail_augmentation": "rotflip", "coreset_ratio": 0.3} if method == "tailedcore" else {}
-        model = build_method(method, options, torch.Generator().manual_seed(5))
+        options = {"tail_augmentation": "rotflip", "coreset_ratio": 0.3} if method.startswith("tailedcore") else {}
+        if method == "tailedcore_filtered":  # the tail branch through the filter: its rows read by index
+            options.update(tail_filter=True, tail_mass_cap=0.5, tail_cut="cap")
+        model = build_method(method.split("_")[0], options, torch.Generator().manual_seed(5))
         report = model.fit(FeatureSet(ids, patches, embeddings, augment))
         report.pop("fit_seconds")
         results.append((report, model.score(test)))

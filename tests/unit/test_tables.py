@@ -237,3 +237,54 @@ def test_the_cost_table_aggregates_every_run_like_every_other_number_beside_its_
     assert "| method | image AUROC (all) | fit s | coreset s |" in text
     assert "| patchcore | 85 ± 7.07 | 15 ± 7.07 | 7.5 ± 3.54 | 0 ± 0 | 0 ± 0 | 3 ± 1.41 |" in text
     assert "baseline" not in text.split("**step_k1**")[1]
+
+
+def test_the_ablation_table_pairs_every_variant_with_the_reference():
+    from tailedcore.reporting.ablation import ablation_latex, ablation_markdown, ablation_table
+    from tailedcore.reporting.aggregate import per_class_table
+
+    rows = []
+    for seed in (1, 2, 3):
+        for model_seed in (0, 1):
+            for category, role in (("a", "tail"), ("b", "tail"), ("c", "head"), ("d", "head")):
+                base = 0.8 + 0.01 * seed
+                for method, shift in (("tailedcore", 0.0), ("tc_minus", -0.05 if role == "tail" else 0.0)):
+                    rows.append(
+                        dict(
+                            dataset="d",
+                            tail="step_k1",
+                            seed=seed,
+                            model_seed=model_seed,
+                            method=method,
+                            category=category,
+                            class_role=role,
+                            metric="image_auroc",
+                            value=base + shift,
+                        )
+                    )
+    metrics = pd.DataFrame(rows)
+    per_seed = group_means(metrics)
+    diagnostics = pd.DataFrame(
+        [dict(tail="step_k1", method="tc_minus", quantity="enrichment", subset="defect", group="all", mean=3.5)]
+    )
+    cost = pd.DataFrame([dict(tail="step_k1", method="tc_minus", quantity="fit s", mean=2.0)])
+    table = ablation_table(
+        per_class=per_class_table(metrics),
+        summary=seed_summary(per_seed),
+        diagnostics=diagnostics,
+        cost=cost,
+        reference="tailedcore",
+        methods=["tailedcore", "tc_minus"],
+        labels={"tc_minus": "minus"},
+    )
+    cell = table.set_index(["method", "group"])
+    assert cell.loc[("tc_minus", "tail"), "diff"] == pytest.approx(-5.0)  # every tail pair lost 5 points
+    assert cell.loc[("tc_minus", "head"), "diff"] == pytest.approx(0.0)
+    assert cell.loc[("tc_minus", "tail"), "n_pairs"] == 12  # 3 split seeds x 2 model seeds x 2 tail classes
+    assert np.isnan(cell.loc[("tailedcore", "all"), "diff"])  # the reference is not compared with itself
+    assert cell.loc[("tc_minus", "all"), "defect enrichment"] == 3.5 and cell.loc[("tc_minus", "all"), "fit s"] == 2.0
+    assert cell.loc[("tc_minus", "head"), "p_value"] == 1.0  # no difference: nothing to tell apart
+    text = ablation_markdown(table, dataset="d", reference="tailedcore", tails=["step_k1"])
+    assert "| minus | 77.0 (-5.0 [-5.0, -5.0]" in text
+    latex = ablation_latex(table, dataset="d", reference="tailedcore", tails=["step_k1"])
+    assert latex.count(r"\begin{tabular}") == latex.count(r"\end{tabular}") == 1 and "minus & 77.0 & 82.0" in latex

@@ -12,6 +12,7 @@ from tailedcore.stages.methods import run_method  # noqa: E402
 
 report = run_method(
     method=sm.wildcards.method,
+    implementation=sm.params.implementation,
     options=sm.params.options,
     seed=sm.params.model_seed,
     manifest_path=sm.input.manifest,
@@ -25,6 +26,7 @@ report = run_method(
     provenance_path=sm.output.provenance,
     threads=sm.threads,
     device=sm.config["methods"]["device"],  # where only: read from the config, never a param
+    reuse_fits=sm.config["methods"].get("reuse_fits", True),  # how fast only: the same scores either way
     gpu=slot.index,
 )
 log.info(
