@@ -21,7 +21,7 @@ RESULTS, RESOURCES, DATASETS = PLAN.results, PLAN.resources, PLAN.datasets
 TAILS, SEEDS, METHODS, MODEL_SEEDS = PLAN.tails, PLAN.seeds, PLAN.methods, PLAN.model_seeds
 FITTED_METHODS, BASELINE_RULE_FILES = PLAN.fitted_methods, PLAN.baseline_rule_files
 BACKBONE, SWEEP, SWEEP_POINTS = PLAN.backbone, PLAN.sweep, PLAN.sweep_points
-MANIFEST, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.benchmarks, PLAN.patch_truth
+MANIFEST, INDEX, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.index, PLAN.benchmarks, PLAN.patch_truth
 
 run_path, run_files, runtime_inputs = PLAN.run_path, PLAN.run_files, PLAN.runtime_inputs
 data_of, dataset_block, categories = PLAN.data_of, PLAN.dataset_block, PLAN.categories

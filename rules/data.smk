@@ -113,7 +113,7 @@ rule index:
     input:
         categories=lambda wc: [category_index(wc.dataset, c) for c in categories(wc.dataset)],
     output:
-        index=f"{RESULTS}/{{dataset}}/index.csv",
+        index=INDEX,
     log:
         f"{RESULTS}/logs/index/{{dataset}}.log",
     conda:

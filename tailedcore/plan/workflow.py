@@ -138,6 +138,7 @@ class Plan:
             "diagnose_benchmark": f"{results}/benchmarks/diagnose/{{{{dataset}}}}/{run}.tsv",
         }
         self.manifest = f"{results}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv"
+        self.index = f"{results}/{{dataset}}/index.csv"  # rule index writes it; a sweep point reads its base's
         self.patch_truth = f"{results}/{{dataset}}/diagnostics/{{tail}}/seed{{seed}}/patch_truth.npz"
         self.benchmarks = {
             # the dataset rules' under resources/, with their outputs: wiping results/ never redoes them
@@ -281,7 +282,7 @@ class Plan:
         return block.get("archive") or f"{self.resources}/downloads/{block['filename']}"
 
     def index_file(self, wildcards) -> str:
-        return f"{self.results}/{self.data_of(wildcards.dataset)}/index.csv"
+        return self.index.format(dataset=self.data_of(wildcards.dataset))
 
     def feature_folder(self, dataset: str) -> str:
         return f"{self.results}/{self.data_of(dataset)}/features/{self.backbone}"

@@ -11,6 +11,7 @@ import pandas as pd
 
 # (quantity, subset, group) of the class-group diagnostics -> column, in this order
 DIAGNOSTIC_COLUMNS = {
+    ("enrichment", "noise", "all"): "noise enrichment",
     ("enrichment", "defect", "all"): "defect enrichment",
     ("enrichment", "clean", "tail"): "tail clean enrichment",
     ("removed", "defect", "all"): "filter removed: defect (%)",

@@ -285,7 +285,7 @@ def bound_coordinates(points: np.ndarray, dim: int = BOUND_DIM) -> tuple[np.ndar
     to float32: each is off by at most 2^-24 |x|, so the distance between two points' coordinates is off by
     at most 2 sqrt(m) 2^-24 max|x|; the slack is 16 times that."""
     num, d = points.shape
-    dim = min(dim, d)
+    dim = min(dim, d, max(num, 1))  # fewer points than directions: the SVD has only as many
     sample = points[np.random.default_rng(0).choice(num, size=min(num, 20000), replace=False)].astype(np.float64)
     sample -= sample.mean(axis=0)
     _, _, vt = np.linalg.svd(sample, full_matrices=False)

@@ -17,7 +17,9 @@ def brute_force_greedy(points, num_select, start):
     return np.array(selected)
 
 
-@pytest.mark.parametrize("seed,num_points,dim,num_select", [(0, 50, 3, 10), (1, 200, 16, 40), (2, 300, 128, 30)])
+@pytest.mark.parametrize(
+    "seed,num_points,dim,num_select", [(0, 50, 3, 10), (1, 200, 16, 40), (2, 300, 128, 30), (3, 18, 128, 6)]
+)  # 18 points: fewer than the bound's 32 directions
 def test_greedy_equals_brute_force(seed, num_points, dim, num_select):
     rng = np.random.default_rng(seed)
     points = (rng.normal(size=(num_points, dim)) + 4 * rng.integers(0, 3, size=(num_points, 1))).astype(np.float32)

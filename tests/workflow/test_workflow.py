@@ -113,6 +113,38 @@ def test_snakemake_end_to_end(tmp_path):
     # features are computed once per category, not per run
     assert len(list((tmp_path / "results" / "tiny" / "features").rglob("*.patches.npy"))) == 3
 
+    # TailedCore's parts as ablations: two variants added later fit on their own, reuse the fits' shared steps,
+    # leave every existing fit alone and get the ablation table against the full TailedCore
+    scores = tmp_path / "results" / "tiny" / "scores" / "step_k1" / "seed1" / "model0"
+    before = {p.name: p.stat().st_mtime_ns for p in scores.glob("*.npz")}
+    overlay = tmp_path / "ablation.yaml"
+    variants = {
+        "tc_no_tail": {"of": "tailedcore", "label": "w/o TailSampler", "tail_mode": "none"},
+        "tc_filtered": {"of": "tailedcore", "tail_filter": True, "tail_augmentation": "none"},
+    }
+    overlay.write_text(
+        yaml.safe_dump({"methods": {"run": TINY["methods"]["run"] + list(variants), "variants": variants}})
+    )
+    ablation = subprocess.run(
+        command[:-2] + [str(overlay), "--cores", "2"], capture_output=True, text=True, timeout=900
+    )
+    assert ablation.returncode == 0, ablation.stderr[-4000:]
+    assert all((scores / name).stat().st_mtime_ns == mtime for name, mtime in before.items())  # no refit
+    table = pd.read_csv(tables / "tiny_ablation.csv")
+    assert list(dict.fromkeys(table["method"])) == ["tailedcore", "tc_no_tail", "tc_filtered"]
+    assert (
+        set(table["metric"]) == {"image_auroc", "pixel_auroc"}
+        and table.loc[table["method"] != "tailedcore", "n_pairs"].min() > 0
+    )
+    assert table.loc[table["method"] == "tc_no_tail", "label"].iloc[0] == "w/o TailSampler"
+    assert r"\begin{tabular}" in (tables / "tiny_ablation.tex").read_text()
+    variant = json.loads((scores / "tc_no_tail.json").read_text())
+    assert variant["implementation"] == "tailedcore" and variant["options"]["tail_mode"] == "none"
+    assert "filter" in variant["cost"]["reused_parts"] and "tail_memory_size" not in variant
+    image = pd.read_csv(tables / "tiny_image_auroc.csv", index_col="method")  # the variants are rows of their own
+    assert list(image.index) == TINY["methods"]["run"] + list(variants)
+    image = image.loc[TINY["methods"]["run"]]
+
     # a results tree can be moved: paths inside the working directory are stored relative to it
     index = pd.read_csv(tmp_path / "results" / "tiny" / "index.csv")
     assert not index["image_path"].str.startswith("/").any()
