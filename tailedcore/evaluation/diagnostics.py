@@ -28,10 +28,11 @@ The quantities of one fitted model (:func:`run_diagnostics`), every share in per
   ``noise_called_tail`` (noise images called tail, a count), ``class_size_error`` (mean |estimate - true| /
   true over the set's images, true = the class's training images) and ``class_size_spearman``;
 - test scores, over the test patches of good images (``good``), of defective images (``defective``) and the
-  cells a defect touches (``defect``, when every test mask is known): ``test_score`` (their mean patch score),
-  and the share whose nearest memory row is a defect cell (``match_defect``), a noise image's
-  (``match_noise``) or of their own class (``match_same_class``). A method collapses on a class when its
-  defect patches score no higher than its good ones; these say whether they found defect rows to match.
+  cells a defect touches (``defect``, when every test mask is known), content cells only (pad geometry):
+  ``test_score`` (their mean patch score), and the share whose nearest memory row is a defect cell
+  (``match_defect``), a noise image's (``match_noise``) or of their own class (``match_same_class``). A
+  method collapses on a class when its defect patches score no higher than its good ones; these say whether
+  they found defect rows to match.
 
 A model without a memory bank (PaDiM) or a method without a provenance file has no rows: absent, not zero.
 """
@@ -117,6 +118,8 @@ def patch_truth(manifest: pd.DataFrame, index: pd.DataFrame, geometry: Geometry,
     test = manifest[manifest["subset"] == "test"].reset_index(drop=True)
     defective = by_id.loc[test["image_id"], "label"].to_numpy(dtype=str) != "good"
     test_fraction, test_known = _defect_fractions(test, defective, by_id, geometry, grid)
+    sizes = by_id.loc[test["image_id"], ["width", "height"]].to_numpy() if len(test) else np.zeros((0, 2), int)
+    content = np.stack([geometry.valid_cells(int(w), int(h), grid) for w, h in sizes]) if len(test) else None
     truth.update(
         test_image_ids=test["image_id"].to_numpy(dtype=str),
         test_category=test["category"].to_numpy(dtype=str),
@@ -124,6 +127,7 @@ def patch_truth(manifest: pd.DataFrame, index: pd.DataFrame, geometry: Geometry,
         test_defective=defective,
         test_defect_fraction=test_fraction,
         test_mask_known=test_known,
+        test_content=content if content is not None else np.zeros((0, *grid), dtype=bool),
     )
     return truth
 
@@ -324,10 +328,10 @@ def _test_rows(rows: _Rows, provenance, order, truth: dict, *, images, memory_fr
     category = np.asarray(truth["test_category"]).astype(str)[test_order]
     fraction = truth["test_defect_fraction"][test_order].reshape(len(test_order), -1)
     cells = fraction.shape[1]
-    subsets = {
-        "good": np.repeat(~defective[:, None], cells, axis=1),
-        "defective": np.repeat(defective[:, None], cells, 1),
-    }
+    content = np.ones((len(test_order), cells), dtype=bool)  # pad geometry: padding cells are not scored
+    if "test_content" in truth:
+        content = np.asarray(truth["test_content"], dtype=bool)[test_order].reshape(len(test_order), -1)
+    subsets = {"good": content & ~defective[:, None], "defective": content & defective[:, None]}
     if bool(np.asarray(truth["test_mask_known"])[test_order][defective].all()):
         subsets["defect"] = _defect(fraction, "defect") & subsets["defective"]
     scopes = _scopes({"class_role": np.asarray(truth["test_class_role"])[test_order], "category": category})

@@ -228,8 +228,8 @@ def run_method(
     matches = None  # which memory row every test patch matched, for the diagnostics of the test scores
     if nearest and all(part is not None for part in nearest):
         matches = (image_ids, np.concatenate(nearest))
-    write_provenance(provenance_path, model.provenance, image_ids=train_ids, grid=grid, test_matches=matches)
     report["cost"] = fit_cost(model, fit_seconds, time.perf_counter() - score_started, len(image_ids), resolved)
+    write_provenance(provenance_path, model.provenance, image_ids=train_ids, grid=grid, test_matches=matches)
     report["cost"].update(reused_parts=sorted(parts.reused), reused_seconds=sum(parts.reused.values()))
     report.update(
         {

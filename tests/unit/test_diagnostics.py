@@ -125,12 +125,17 @@ def test_patch_truth_puts_each_noise_mask_on_the_feature_grid(tmp_path):
             "image_id": manifest["image_id"],
             "label": ["good", "good", "hole", "hole", "good", "hole"],
             "mask_path": masks,
+            "width": 64,
+            "height": 64,
         }
     )
     truth = patch_truth(manifest, index, Geometry("resize", size=(32, 32)), (4, 4))
     assert list(truth["test_image_ids"]) == ["tg", "td"] and list(truth["test_defective"]) == [False, True]
     np.testing.assert_array_equal(truth["test_defect_fraction"][1], truth["defect_fraction"][2])  # the same mask
     assert (truth["test_defect_fraction"][0] == 0).all() and list(truth["test_class_role"]) == ["tail", "tail"]
+    assert truth["test_content"].shape == (2, 4, 4) and truth["test_content"].all()  # resize: every cell is content
+    wide = patch_truth(manifest, index.assign(height=32), Geometry("pad", size=(32, 32)), (4, 4))
+    assert wide["test_content"][0, 1:3].all() and not wide["test_content"][0, 0].any()  # its top and bottom padded
     fraction = truth["defect_fraction"]
     assert fraction[2, 0, 0] > 0.9  # the square's cell: its edge blurred by the bilinear resize, as the image's
     assert fraction[2, 0, 2:].max() == 0 and fraction[2, 3].max() == 0  # no farther than the resize's support
@@ -386,6 +391,7 @@ def test_the_test_scores_are_recounted_patch_by_patch():
         truth["test_defective"][:, None, None], rng.choice([0.0, 0.4, 1.0], (tests, h, w)), 0.0
     ).astype(np.float32)
     truth["test_mask_known"] = np.ones(tests, bool)
+    truth["test_content"] = rng.random((tests, h, w)) < 0.8  # pad geometry: the other cells are padding
     memory = 30
     order = rng.permutation(tests)  # the run scored the test images in another order than the manifest's
     provenance = {
@@ -411,6 +417,8 @@ def test_the_test_scores_are_recounted_patch_by_patch():
                     categories[t] == scope[1] if scope[1] != "*" else scope[0] in ("all", truth["test_class_role"][t])
                 )
                 for cell in range(h * w):
+                    if not truth["test_content"][t].ravel()[cell]:
+                        continue
                     fraction = truth["test_defect_fraction"][t].ravel()[cell]
                     wanted = {
                         "good": not truth["test_defective"][t],

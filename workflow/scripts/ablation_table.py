@@ -14,6 +14,6 @@ table = make_ablation_table(
     reference=sm.params.reference,
     methods=sm.params.methods,
     labels=sm.params.labels,
-    outputs={"csv": sm.output.csv, "md": sm.output.md, "tex": sm.output.tex},
+    outputs=dict(csv=sm.output.csv, md=sm.output.md, tex=sm.output.tex),
 )
 log.info("%d rows", len(table))
