@@ -17,11 +17,12 @@ CONDA_ENV = str(Path(workflow.basedir, "envs", conda_env_file(config)))
 # they are scheduled)
 PLAN = Plan(config, workflow.basedir, check_devices=workflow.is_main_process and workflow.local_exec)
 
-RESULTS, RESOURCES, DATASETS = PLAN.results, PLAN.resources, PLAN.datasets
+DATASETS = PLAN.datasets
 TAILS, SEEDS, METHODS, MODEL_SEEDS = PLAN.tails, PLAN.seeds, PLAN.methods, PLAN.model_seeds
 FITTED_METHODS, BASELINE_RULE_FILES = PLAN.fitted_methods, PLAN.baseline_rule_files
 BACKBONE, SWEEP, SWEEP_POINTS = PLAN.backbone, PLAN.sweep, PLAN.sweep_points
 MANIFEST, INDEX, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.index, PLAN.benchmarks, PLAN.patch_truth
+PATHS, table_file, figure_file, rule_log = PLAN.paths, PLAN.table_file, PLAN.figure_file, PLAN.rule_log
 
 run_path, run_files, runtime_inputs = PLAN.run_path, PLAN.run_files, PLAN.runtime_inputs
 data_of, dataset_block, categories = PLAN.data_of, PLAN.dataset_block, PLAN.categories

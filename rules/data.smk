@@ -6,10 +6,10 @@
 
 rule synthetic_dataset:
     output:
-        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
-        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+        root=directory(PATHS["dataset_root"]),
+        marker=PATHS["dataset_marker"],
     log:
-        f"{RESOURCES}/logs/synthetic_dataset/{{dataset}}.log",
+        rule_log("synthetic_dataset", under="resources"),
     benchmark:
         BENCHMARKS["synthetic_dataset"]
     wildcard_constraints:
@@ -25,9 +25,9 @@ rule synthetic_dataset:
 
 rule given_folder:
     output:
-        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+        marker=PATHS["dataset_marker"],
     log:
-        f"{RESOURCES}/logs/given_folder/{{dataset}}.log",
+        rule_log("given_folder", under="resources"),
     wildcard_constraints:
         dataset=GIVEN_FOLDER,
     conda:
@@ -40,9 +40,9 @@ rule given_folder:
 
 rule download:
     output:
-        archive=f"{RESOURCES}/downloads/{{filename}}",
+        archive=PATHS["archive"],
     log:
-        f"{RESOURCES}/logs/download/{{filename}}.log",
+        rule_log("download", "{filename}", under="resources"),
     retries: 1
     conda:
         CONDA_ENV
@@ -56,10 +56,10 @@ rule extract:
     input:
         archive=lambda wc: archive_path(wc.dataset),
     output:
-        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
-        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+        root=directory(PATHS["dataset_root"]),
+        marker=PATHS["dataset_marker"],
     log:
-        f"{RESOURCES}/logs/extract/{{dataset}}.log",
+        rule_log("extract", under="resources"),
     benchmark:
         BENCHMARKS["extract"]
     wildcard_constraints:
@@ -74,10 +74,10 @@ rule extract:
 
 rule elpv_dataset:
     output:
-        root=directory(f"{RESOURCES}/datasets/{{dataset}}"),
-        marker=f"{RESOURCES}/datasets/{{dataset}}.ready.json",
+        root=directory(PATHS["dataset_root"]),
+        marker=PATHS["dataset_marker"],
     log:
-        f"{RESOURCES}/logs/elpv_dataset/{{dataset}}.log",
+        rule_log("elpv_dataset", under="resources"),
     wildcard_constraints:
         dataset=ELPV,
     conda:
@@ -95,9 +95,9 @@ rule index_category:
     input:
         marker=lambda wc: dataset_marker(wc.dataset),
     output:
-        index=f"{RESULTS}/{{dataset}}/index/{{category}}.csv",
+        index=PATHS["category_index"],
     log:
-        f"{RESULTS}/logs/index/{{dataset}}/{{category}}.log",
+        rule_log("index", "{dataset}/{category}"),
     conda:
         CONDA_ENV
     params:
@@ -115,7 +115,7 @@ rule index:
     output:
         index=INDEX,
     log:
-        f"{RESULTS}/logs/index/{{dataset}}.log",
+        rule_log("index"),
     conda:
         CONDA_ENV
     params:
@@ -130,9 +130,9 @@ rule coverage:
     input:
         index=lambda wc: category_index(wc.dataset, wc.category),
     output:
-        coverage=f"{RESULTS}/{{dataset}}/coverage/{{category}}.csv",
+        coverage=PATHS["coverage"],
     log:
-        f"{RESULTS}/logs/coverage/{{dataset}}/{{category}}.log",
+        rule_log("coverage", "{dataset}/{category}"),
     conda:
         CONDA_ENV
     params:
@@ -149,9 +149,9 @@ rule check_dataset:
     input:
         marker=lambda wc: dataset_marker(wc.dataset),
     output:
-        report=f"{RESULTS}/{{dataset}}/check.md",
+        report=PATHS["check"],
     log:
-        f"{RESULTS}/logs/check/{{dataset}}.log",
+        rule_log("check"),
     priority: 100
     conda:
         CONDA_ENV
@@ -175,10 +175,10 @@ rule dataset_summary:
         index=rules.index.output.index,
         coverage=lambda wc: expand(rules.coverage.output.coverage, dataset=wc.dataset, category=categories(wc.dataset)),
     output:
-        csv=in_report(f"{RESULTS}/{{dataset}}/summary.csv", "dataset_summary", "Dataset", table="summary"),
-        md=f"{RESULTS}/{{dataset}}/summary.md",
+        csv=in_report(PATHS["summary"] + ".csv", "dataset_summary", "Dataset", table="summary"),
+        md=PATHS["summary"] + ".md",
     log:
-        f"{RESULTS}/logs/dataset_summary/{{dataset}}.log",
+        rule_log("dataset_summary"),
     conda:
         CONDA_ENV
     params:
@@ -199,7 +199,7 @@ rule check:
             for path in expand([rules.check_dataset.output.report, rules.dataset_summary.output.md], dataset=dataset)
         ],
     log:
-        f"{RESULTS}/logs/check.log",
+        rule_log("check", "all"),
     localrule: True
     conda:
         CONDA_ENV

@@ -36,7 +36,7 @@ rule patch_truth:
     output:
         truth=PATCH_TRUTH,
     log:
-        f"{RESULTS}/logs/patch_truth/{{dataset}}/{{tail}}/seed{{seed}}.log",
+        rule_log("patch_truth", "{dataset}/{tail}/seed{seed}"),
     conda:
         CONDA_ENV
     params:

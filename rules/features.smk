@@ -6,11 +6,11 @@ rule features:
         index=rules.index_category.output.index,
         coverage=rules.coverage.output.coverage,  # checked before any feature
     output:
-        patches=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.patches.npy",
-        global_embeddings=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.global.npy",
-        ids=f"{RESULTS}/{{dataset}}/features/{{backbone}}/{{category}}.ids.json",
+        patches=PATHS["features"] + ".patches.npy",
+        global_embeddings=PATHS["features"] + ".global.npy",
+        ids=PATHS["features"] + ".ids.json",
     log:
-        f"{RESULTS}/logs/features/{{dataset}}/{{backbone}}/{{category}}.log",
+        rule_log("features", "{dataset}/{backbone}/{category}"),
     benchmark:
         BENCHMARKS["features"]
     conda:

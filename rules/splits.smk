@@ -4,9 +4,9 @@
 
 rule official_manifest:
     output:
-        f"{RESOURCES}/official_splits/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.txt",
+        PATHS["official_list"],
     log:
-        f"{RESULTS}/logs/official_manifest/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.log",
+        rule_log("official_manifest", "{dataset}/{tail}/seed{seed}/{name}"),
     wildcard_constraints:
         name="prune_good|inject_defects",
     conda:
@@ -24,9 +24,9 @@ rule split:
         unpack(split_inputs),
     output:
         manifest=MANIFEST,
-        stats=f"{RESULTS}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
+        stats=PATHS["split_stats"],
     log:
-        f"{RESULTS}/logs/split/{{dataset}}/{{tail}}/seed{{seed}}.log",
+        rule_log("split", "{dataset}/{tail}/seed{seed}"),
     conda:
         CONDA_ENV
     params:

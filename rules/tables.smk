@@ -8,18 +8,18 @@ rule tables:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         image=table_report("image_auroc", "image AUROC", "table_image"),
-        image_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_image_auroc", ".tex", "_ci.tex", ".md"),
+        image_rendered=multiext(table_file("image_auroc"), ".tex", "_ci.tex", ".md"),
         image_paired=figure_report("paired_image_auroc.png", "paired differences, image AUROC", "figure_paired"),
-        image_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_image_auroc.svg",
+        image_paired_svg=figure_file("paired_image_auroc.svg"),
         significance=table_report("significance", "paired comparisons", "table_significance"),
-        significance_md=f"{RESULTS}/tables/{{dataset}}_significance.md",
+        significance_md=table_file("significance.md"),
         image_per_seed=table_report("image_auroc_per_seed", "image AUROC per seed", "table_per_seed"),
         tidy=table_report("tidy", "tidy summary", "table_tidy"),
         extra_metrics=table_report("extra_metrics", "extra metrics (beyond the paper)", "table_extra"),
         per_class=table_report("per_class", "per class and seed", "table_per_class"),
         vs_paper=table_report("vs_paper", "ours vs the paper", "table_vs_paper"),
     log:
-        f"{RESULTS}/logs/tables/{{dataset}}.log",
+        rule_log("tables"),
     conda:
         CONDA_ENV
     params:
@@ -44,12 +44,12 @@ rule pixel_table:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         pixel=table_report("pixel_auroc", "pixel AUROC", "table_pixel"),
-        pixel_rendered=multiext(f"{RESULTS}/tables/{{dataset}}_pixel_auroc", ".tex", "_ci.tex", ".md"),
+        pixel_rendered=multiext(table_file("pixel_auroc"), ".tex", "_ci.tex", ".md"),
         pixel_paired=figure_report("paired_pixel_auroc.png", "paired differences, pixel AUROC", "figure_paired"),
-        pixel_paired_svg=f"{RESULTS}/figures/{{dataset}}/paired_pixel_auroc.svg",
+        pixel_paired_svg=figure_file("paired_pixel_auroc.svg"),
         pixel_per_seed=table_report("pixel_auroc_per_seed", "pixel AUROC per seed", "table_per_seed"),
     log:
-        f"{RESULTS}/logs/pixel_table/{{dataset}}.log",
+        rule_log("pixel_table"),
     conda:
         CONDA_ENV
     params:
@@ -81,15 +81,15 @@ rule figures:
         per_class=figure_report("per_class_{tail}.png", "per-class image AUROC", "figure_per_class", tail="{tail}"),
         anomaly_maps=figure_report("anomaly_maps_{tail}.png", "anomaly maps", "figure_anomaly_maps", tail="{tail}"),
         svg=[
-            f"{RESULTS}/figures/{{dataset}}/per_class_{{tail}}.svg",
-            f"{RESULTS}/figures/{{dataset}}/anomaly_maps_{{tail}}.svg",
+            figure_file("per_class_{tail}.svg"),
+            figure_file("anomaly_maps_{tail}.svg"),
         ],
         tail_sampler=[
             figure_report(f"tail_sampler_{{tail}}.{ext}", f"TailSampler ({ext})", "figure_tail_sampler", tail="{tail}")
             for ext in (("png", "svg") if "tailedcore" in METHODS else ())
         ],
     log:
-        f"{RESULTS}/logs/figures/{{dataset}}/{{tail}}.log",
+        rule_log("figures", "{dataset}/{tail}"),
     conda:
         CONDA_ENV
     params:
@@ -112,19 +112,19 @@ rule diagnostics_table:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         table=table_report("diagnostics", "diagnostics", "table_diagnostics"),
-        markdown=f"{RESULTS}/tables/{{dataset}}_diagnostics.md",
+        markdown=table_file("diagnostics.md"),
         per_category=table_report(
             "diagnostics_per_category", "diagnostics, class by class", "table_diagnostics_per_category"
         ),
-        per_category_md=f"{RESULTS}/tables/{{dataset}}_diagnostics_per_category.md",
+        per_category_md=table_file("diagnostics_per_category.md"),
         figure=figure_report("diagnostics.png", "what the memory bank keeps", "figure_diagnostics"),
-        svg=f"{RESULTS}/figures/{{dataset}}/diagnostics.svg",
+        svg=figure_file("diagnostics.svg"),
         per_category_figure=figure_report(
             "diagnostics_per_category.png", "each class's AUROC beside its bank", "figure_diagnostics_per_category"
         ),
-        per_category_svg=f"{RESULTS}/figures/{{dataset}}/diagnostics_per_category.svg",
+        per_category_svg=figure_file("diagnostics_per_category.svg"),
     log:
-        f"{RESULTS}/logs/diagnostics_table/{{dataset}}.log",
+        rule_log("diagnostics_table"),
     conda:
         CONDA_ENV
     params:
@@ -142,9 +142,9 @@ rule cost_table:
         metrics=lambda wc: run_files("metrics", wc.dataset),
     output:
         csv=table_report("cost", "cost beside accuracy", "table_cost", category="Runtime"),
-        md=f"{RESULTS}/tables/{{dataset}}_cost.md",
+        md=table_file("cost.md"),
     log:
-        f"{RESULTS}/logs/cost_table/{{dataset}}.log",
+        rule_log("cost_table"),
     conda:
         CONDA_ENV
     params:
@@ -163,10 +163,10 @@ rule ablation_table:
         reports=lambda wc: run_files("report", wc.dataset, methods=ABLATION_METHODS),
     output:
         csv=table_report("ablation", "ablation", "table_ablation"),
-        md=f"{RESULTS}/tables/{{dataset}}_ablation.md",
-        tex=f"{RESULTS}/tables/{{dataset}}_ablation.tex",
+        md=table_file("ablation.md"),
+        tex=table_file("ablation.tex"),
     log:
-        f"{RESULTS}/logs/ablation_table/{{dataset}}.log",
+        rule_log("ablation_table"),
     conda:
         CONDA_ENV
     params:
@@ -185,7 +185,7 @@ rule runtime_table:
     output:
         table_report("runtime", "runtime", "table_runtime", category="Runtime"),
     log:
-        f"{RESULTS}/logs/runtime_table/{{dataset}}.log",
+        rule_log("runtime_table"),
     conda:
         CONDA_ENV
     params:
@@ -211,7 +211,7 @@ rule noise_sweep:
     output:
         table=table_report("noise_sweep", "noise-ratio sweep", "noise_sweep"),
         figure=figure_report("noise_sweep.png", "noise-ratio sweep", "noise_sweep", tail=SWEEP["tail"]),
-        svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep.svg",
+        svg=figure_file("noise_sweep.svg"),
         diagnostics=table_report("noise_sweep_diagnostics", "noise-ratio sweep, diagnostics", "noise_sweep_diagnostics"),
         diagnostics_figure=figure_report(
             "noise_sweep_diagnostics.png",
@@ -219,9 +219,9 @@ rule noise_sweep:
             "noise_sweep_diagnostics",
             tail=SWEEP["tail"],
         ),
-        diagnostics_svg=f"{RESULTS}/figures/{{dataset}}/noise_sweep_diagnostics.svg",
+        diagnostics_svg=figure_file("noise_sweep_diagnostics.svg"),
     log:
-        f"{RESULTS}/logs/noise_sweep/{{dataset}}.log",
+        rule_log("noise_sweep"),
     conda:
         CONDA_ENV
     params:

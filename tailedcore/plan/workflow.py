@@ -4,7 +4,9 @@ files use; nothing here imports torch.
 
 A run = (dataset, tail, split seed, model seed, method). Every per-run file has one template here
 (:meth:`Plan.run_path`); rules chain through them, and the tables, figures and runtime table read them
-through :meth:`Plan.run_files`.
+through :meth:`Plan.run_files`. Every other file of the rules has a named template in ``Plan.paths``, the
+tables, figures and logs theirs through :meth:`Plan.table_file`, :meth:`Plan.figure_file` and
+:meth:`Plan.rule_log`: no rule file spells a path of its own.
 
 Over 300 lines: one class holds every lookup the rule files make, so that the rules read one vocabulary;
 its sections (checks, paths, datasets, params, targets) are short.
@@ -137,9 +139,27 @@ class Plan:
             "evaluate_benchmark": f"{results}/benchmarks/evaluate/{{{{dataset}}}}/{run}.tsv",
             "diagnose_benchmark": f"{results}/benchmarks/diagnose/{{{{dataset}}}}/{run}.tsv",
         }
-        self.manifest = f"{results}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv"
-        self.index = f"{results}/{{dataset}}/index.csv"  # rule index writes it; a sweep point reads its base's
-        self.patch_truth = f"{results}/{{dataset}}/diagnostics/{{tail}}/seed{{seed}}/patch_truth.npz"
+        resources = self.resources
+        # every other file of the rules, by name: Snakemake wildcards in single braces (docs/architecture.md)
+        self.paths = {
+            "dataset_root": f"{resources}/datasets/{{dataset}}",
+            "dataset_marker": f"{resources}/datasets/{{dataset}}.ready.json",
+            "archive": f"{resources}/downloads/{{filename}}",
+            "official_list": f"{resources}/official_splits/{{dataset}}/{{tail}}/seed{{seed}}/{{name}}.txt",
+            "category_index": f"{results}/{{dataset}}/index/{{category}}.csv",
+            "index": f"{results}/{{dataset}}/index.csv",  # rule index writes it; a sweep point reads its base's
+            "coverage": f"{results}/{{dataset}}/coverage/{{category}}.csv",
+            "check": f"{results}/{{dataset}}/check.md",
+            "summary": f"{results}/{{dataset}}/summary",  # .csv and .md
+            "features": f"{results}/{{dataset}}/features/{{backbone}}/{{category}}",  # .patches.npy, ...
+            "manifest": f"{results}/{{dataset}}/splits/{{tail}}/seed{{seed}}.csv",
+            "split_stats": f"{results}/{{dataset}}/splits/{{tail}}/seed{{seed}}.stats.csv",
+            "patch_truth": f"{results}/{{dataset}}/diagnostics/{{tail}}/seed{{seed}}/patch_truth.npz",
+            "tables": f"{results}/tables/{{dataset}}_",  # + the table's name
+            "figures": f"{results}/figures/{{dataset}}/",  # + the figure's name
+        }
+        self.manifest, self.index = self.paths["manifest"], self.paths["index"]
+        self.patch_truth = self.paths["patch_truth"]
         self.benchmarks = {
             # the dataset rules' under resources/, with their outputs: wiping results/ never redoes them
             "synthetic_dataset": f"{self.resources}/benchmarks/synthetic_dataset/{{dataset}}.tsv",
@@ -240,6 +260,25 @@ class Plan:
         return problems
 
     # ----------------------------------------------------------------------------------------- paths
+    def path(self, key: str, /, **values) -> str:
+        """The template ``paths[key]`` with some wildcards filled in (the others stay wildcards)."""
+        template = self.paths[key]
+        for key, value in values.items():
+            template = template.replace(f"{{{key}}}", str(value))
+        return template
+
+    def table_file(self, name: str) -> str:
+        """results/tables/{dataset}_<name>."""
+        return self.paths["tables"] + name
+
+    def figure_file(self, name: str) -> str:
+        """results/figures/{dataset}/<name>."""
+        return self.paths["figures"] + name
+
+    def rule_log(self, rule: str, pattern: str = "{dataset}", under: str = "results") -> str:
+        """The log of a rule's job: <results or resources>/logs/<rule>/<pattern>.log."""
+        return f"{self.results if under == 'results' else self.resources}/logs/{rule}/{pattern}.log"
+
     def run_path(self, kind: str, method: str = "{method}") -> str:
         """The template of a per-run file, for one method or the {method} wildcard (docs/baselines.md, "Adding a
         baseline")."""
@@ -275,25 +314,25 @@ class Plan:
         return inputs
 
     def dataset_marker(self, dataset: str) -> str:
-        return f"{self.resources}/datasets/{dataset}.ready.json"
+        return self.path("dataset_marker", dataset=dataset)
 
     def archive_path(self, dataset: str) -> str:
         block = self.datasets[dataset]
-        return block.get("archive") or f"{self.resources}/downloads/{block['filename']}"
+        return block.get("archive") or self.path("archive", filename=block["filename"])
 
     def index_file(self, wildcards) -> str:
-        return self.index.format(dataset=self.data_of(wildcards.dataset))
+        return self.path("index", dataset=self.data_of(wildcards.dataset))
 
     def feature_folder(self, dataset: str) -> str:
-        return f"{self.results}/{self.data_of(dataset)}/features/{self.backbone}"
+        return str(Path(self.path("features", dataset=self.data_of(dataset), backbone=self.backbone)).parent)
 
     def category_index(self, dataset: str, category: str) -> str:
-        return f"{self.results}/{self.data_of(dataset)}/index/{category}.csv"
+        return self.path("category_index", dataset=self.data_of(dataset), category=category)
 
     def feature_files(self, wildcards) -> list[str]:
-        folder = self.feature_folder(wildcards.dataset)
+        dataset = self.data_of(wildcards.dataset)
         return [
-            f"{folder}/{c}.{part}"
+            self.path("features", dataset=dataset, backbone=self.backbone, category=c) + f".{part}"
             for c in self.categories(wildcards.dataset)
             for part in ("patches.npy", "global.npy", "ids.json")
         ]
@@ -307,8 +346,11 @@ class Plan:
     def split_inputs(self, wildcards) -> dict:
         inputs = {"index": self.index_file(wildcards)}
         if self.uses_official_splits(wildcards.dataset):
-            folder = f"{self.resources}/official_splits/{wildcards.dataset}/{wildcards.tail}/seed{wildcards.seed}"
-            inputs.update(prune=f"{folder}/prune_good.txt", inject=f"{folder}/inject_defects.txt")
+            split = dict(dataset=wildcards.dataset, tail=wildcards.tail, seed=wildcards.seed)
+            inputs.update(
+                prune=self.path("official_list", **split, name="prune_good"),
+                inject=self.path("official_list", **split, name="inject_defects"),
+            )
         return inputs
 
     # ----------------------------------------------------------------------------------------- datasets
@@ -412,51 +454,56 @@ class Plan:
 
     def table_report(self, name: str, title: str, caption: str, category: str = "Tables"):
         """The table results/tables/<dataset>_<name>.csv in the report."""
-        return self.in_report(f"{self.results}/tables/{{dataset}}_{name}.csv", caption, category, table=title)
+        return self.in_report(self.table_file(f"{name}.csv"), caption, category, table=title)
 
     def figure_report(self, name: str, title: str, caption: str, tail: str = "all"):
         """The figure results/figures/<dataset>/<name> in the report (per tail type, or "all")."""
-        path = f"{self.results}/figures/{{dataset}}/{name}"
+        path = self.figure_file(name)
         return self.in_report(path, caption, "Figures", tail=tail, figure=title)
 
     # ----------------------------------------------------------------------------------------- targets
     def all_tables(self) -> list[str]:
         """Every file of `rule all`: summaries, tables, paired-difference figures, per-tail figures, sweeps."""
-        results, datasets = self.results, self.datasets
-        tables = [f"{results}/tables/{dataset}_{name}" for dataset in datasets for name in TABLE_FILES]
+        datasets = self.datasets
+
+        def table(dataset, name):
+            return self.table_file(name).replace("{dataset}", dataset)
+
+        def figure(dataset, name):
+            return self.figure_file(name).replace("{dataset}", dataset)
+
+        tables = [table(dataset, name) for dataset in datasets for name in TABLE_FILES]
         tables += [
-            f"{results}/tables/{dataset}_pixel_auroc{suffix}"
+            table(dataset, f"pixel_auroc{suffix}")
             for dataset in datasets
             if self.has_pixel_labels(dataset)
             for suffix in (".csv", ".tex", "_ci.tex", ".md", "_per_seed.csv")
         ]
         if self.ablation_methods:
-            tables += [
-                f"{results}/tables/{dataset}_ablation.{ext}" for dataset in datasets for ext in ("csv", "md", "tex")
-            ]
-        summaries = [f"{results}/{dataset}/summary.md" for dataset in datasets]
+            tables += [table(dataset, f"ablation.{ext}") for dataset in datasets for ext in ("csv", "md", "tex")]
+        summaries = [self.path("summary", dataset=dataset) + ".md" for dataset in datasets]
         paired = [
-            f"{results}/figures/{dataset}/paired_{metric}.{ext}"
+            figure(dataset, f"paired_{metric}.{ext}")
             for dataset in datasets
             for metric in (["image_auroc", "pixel_auroc"] if self.has_pixel_labels(dataset) else ["image_auroc"])
             for ext in ("png", "svg")
         ]
         kinds = ["per_class", "anomaly_maps"] + (["tail_sampler"] if "tailedcore" in self.methods else [])
         diagnostics = [
-            f"{results}/figures/{dataset}/{name}.{ext}"
+            figure(dataset, f"{name}.{ext}")
             for dataset in datasets
             for name in ("diagnostics", "diagnostics_per_category")
             for ext in ("png", "svg")
         ]
         figures = diagnostics + [
-            f"{results}/figures/{dataset}/{kind}_{tail}.{ext}"
+            figure(dataset, f"{kind}_{tail}.{ext}")
             for dataset in datasets
             for kind in kinds
             for tail in self.tails
             for ext in ("png", "svg")
         ]
         sweeps = [
-            f"{results}/figures/{dataset}/noise_sweep.{ext}"
+            figure(dataset, f"noise_sweep.{ext}")
             for dataset in self.sweep.get("datasets", [])
             for ext in ("png", "svg")
             if self.sweep.get("noise_ratios")

@@ -346,3 +346,15 @@ def test_the_readme_is_a_doorway():
     linked = set(re.findall(r"\]\((docs/\w+\.md)\)", "\n".join(lines)))
     pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
     assert pages <= linked, f"pages of docs/ the README does not link: {sorted(pages - linked)}"
+
+
+def test_the_rule_files_spell_no_path_of_their_own():
+    """Every file a rule names comes from the plan (tailedcore/plan/workflow.py: ``paths``, ``run_path``,
+    ``table_file``, ``figure_file``, ``rule_log``): no rule file writes the results or resources folder itself."""
+    offenders = []
+    for path in sorted((ROOT / "rules").rglob("*.smk")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"\{RESULTS\}|\{RESOURCES\}|['\"/](results|resources)/", code):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, offenders
