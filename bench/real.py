@@ -26,8 +26,10 @@ SIZE = (192, 192)
 def real_features(dim: int = 256, cache: str | Path = DEFAULT_CACHE, threads: int = 2) -> dict[str, np.ndarray]:
     """{'train': (P, dim), 'test': (Q, dim)} float16 patch rows of ELPV (memory maps of the cache)."""
     from tailedcore.data.elpv import ELPV_CATEGORIES, ElpvSpec, write_elpv
+    from tailedcore.data.images import Geometry
     from tailedcore.data.index import build_mvtec_index
-    from tailedcore.features.cache import FeatureConfig, FeatureExtractor, cache_paths, extract_category
+    from tailedcore.features.cache import FeatureExtractor, cache_paths, extract_category
+    from tailedcore.features.settings import FeatureSettings
     from tailedcore.runtime.io import atomic_path
 
     cache = Path(cache)
@@ -37,8 +39,12 @@ def real_features(dim: int = 256, cache: str | Path = DEFAULT_CACHE, threads: in
         if not images.exists():
             write_elpv(images, ElpvSpec())  # every cell: no caps
         index = build_mvtec_index(images, list(ELPV_CATEGORIES))
-        config = FeatureConfig(
-            backbone="efficientnet_lite0", geometry="pad", size=SIZE, pretrain_dim=dim, target_dim=dim, batch_size=32
+        config = FeatureSettings(
+            backbone="efficientnet_lite0",
+            geometry=Geometry(mode="pad", size=SIZE),
+            pretrain_dim=dim,
+            target_dim=dim,
+            batch_size=32,
         )
         extractor = FeatureExtractor(config)
         folder = cache / f"features_d{dim}"

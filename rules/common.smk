@@ -1,5 +1,5 @@
-# The plan's names for the rule files: path templates, lookups and config checks live in tailedcore/plan/workflow.py
-# (unit tested); this file binds them and sets the wildcard constraints. No rules here.
+# The plan's names for the rule files, one block per module of tailedcore/plan/ (unit tested there); this file
+# binds them and sets the wildcard constraints. No rules here.
 from pathlib import Path
 
 # Light imports only: parsing the workflow must not import torch.
@@ -13,40 +13,39 @@ SCRIPTS = str(Path(workflow.basedir, "workflow", "scripts"))
 # the checkout on PYTHONPATH.
 CONDA_ENV = str(Path(workflow.basedir, "envs", conda_env_file(config)))
 
-# cuda without a GPU is reported before any job when the jobs run on this machine (a cluster's run where
-# they are scheduled)
+# tailedcore/plan/workflow.py and checks.py: the config's lists, checked (cuda without a GPU is reported before
+# any job when the jobs run on this machine; a cluster's run where they are scheduled)
 PLAN = Plan(config, workflow.basedir, check_devices=workflow.is_main_process and workflow.local_exec)
-
-DATASETS = PLAN.datasets
-TAILS, SEEDS, METHODS, MODEL_SEEDS = PLAN.tails, PLAN.seeds, PLAN.methods, PLAN.model_seeds
-FITTED_METHODS, BASELINE_RULE_FILES = PLAN.fitted_methods, PLAN.baseline_rule_files
-BACKBONE, SWEEP, SWEEP_POINTS = PLAN.backbone, PLAN.sweep, PLAN.sweep_points
-MANIFEST, INDEX, BENCHMARKS, PATCH_TRUTH = PLAN.manifest, PLAN.index, PLAN.benchmarks, PLAN.patch_truth
-PATHS, table_file, figure_file, rule_log = PLAN.paths, PLAN.table_file, PLAN.figure_file, PLAN.rule_log
-
-run_path, run_files, runtime_inputs = PLAN.run_path, PLAN.run_files, PLAN.runtime_inputs
-data_of, dataset_block, categories = PLAN.data_of, PLAN.dataset_block, PLAN.categories
-dataset_identity, category_identity = PLAN.dataset_identity, PLAN.category_identity
-has_pixel_labels, uses_official_splits = PLAN.has_pixel_labels, PLAN.uses_official_splits
-compare_with = PLAN.compare_with
+DATASETS, TAILS, SEEDS, MODEL_SEEDS = PLAN.datasets, PLAN.tails, PLAN.seeds, PLAN.model_seeds
+METHODS, FITTED_METHODS, BASELINE_RULE_FILES = PLAN.methods, PLAN.fitted_methods, PLAN.baseline_rule_files
+ANOMALIB = PLAN.anomalib_entries  # methods.anomalib by name: rules/baselines/anomalib.smk
+ABLATION_REFERENCE, ABLATION_METHODS = PLAN.ablation_reference, PLAN.ablation_methods
+SWEEP, SWEEP_POINTS = PLAN.sweep, PLAN.sweep_points
+# the rules' params
 feature_params, split_params, geometry_params = PLAN.feature_params, PLAN.split_params, PLAN.geometry_params
 method_options, method_class, method_labels = PLAN.method_options, PLAN.method_class, PLAN.method_labels
-gpu_request, all_tables = PLAN.gpu_request, PLAN.all_tables
-ABLATION_REFERENCE, ABLATION_METHODS = PLAN.ablation_reference, PLAN.ablation_methods
-provenance_files = PLAN.provenance_files
-ANOMALIB = PLAN.anomalib_entries  # methods.anomalib by name: rules/baselines/anomalib.smk
-paper_names = PLAN.paper_names
+paper_names, gpu_request = PLAN.paper_names, PLAN.gpu_request
+
+# tailedcore/plan/paths.py: every path template and the lookups made with them
+PATHS, run_path, rule_log = PLAN.paths, PLAN.run_path, PLAN.rule_log
+table_file, figure_file = PLAN.table_file, PLAN.figure_file
+run_files, runtime_inputs, provenance_files = PLAN.run_files, PLAN.runtime_inputs, PLAN.provenance_files
 dataset_marker, archive_path, index_file = PLAN.dataset_marker, PLAN.archive_path, PLAN.index_file
 feature_folder, category_index, feature_files = PLAN.feature_folder, PLAN.category_index, PLAN.feature_files
-split_inputs, datasets_where = PLAN.split_inputs, PLAN.datasets_where
+split_inputs = PLAN.split_inputs
 
-SYNTHETIC = datasets_where(lambda b: b["kind"] == "synthetic")
-ELPV = datasets_where(lambda b: b["kind"] == "elpv")
-GIVEN_FOLDER = datasets_where(is_given_folder)
-FROM_ARCHIVE = datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
+# tailedcore/plan/datasets.py: which data a dataset uses, what defines it, which rule makes it
+dataset_block, categories, compare_with = PLAN.dataset_block, PLAN.categories, PLAN.compare_with
+dataset_identity, category_identity = PLAN.dataset_identity, PLAN.category_identity
+uses_official_splits = PLAN.uses_official_splits
+SYNTHETIC = PLAN.datasets_where(lambda b: b["kind"] == "synthetic")
+ELPV = PLAN.datasets_where(lambda b: b["kind"] == "elpv")
+GIVEN_FOLDER = PLAN.datasets_where(is_given_folder)
+FROM_ARCHIVE = PLAN.datasets_where(lambda b: b["kind"] in ("mvtec", "visa") and "path" not in b)
 
-# outputs shown in the HTML report (path, caption, category, labels)
-in_report, table_report, figure_report = PLAN.in_report, PLAN.table_report, PLAN.figure_report
+# tailedcore/plan/targets.py: rule all's files and the outputs shown in the HTML report (path, caption, labels)
+all_tables, in_report = PLAN.all_tables, PLAN.in_report
+table_report, figure_report = PLAN.table_report, PLAN.figure_report
 
 
 wildcard_constraints:

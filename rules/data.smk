@@ -11,7 +11,7 @@ rule synthetic_dataset:
     log:
         rule_log("synthetic_dataset", under="resources"),
     benchmark:
-        BENCHMARKS["synthetic_dataset"]
+        PATHS["synthetic_dataset_benchmark"]
     wildcard_constraints:
         dataset=SYNTHETIC,
     conda:
@@ -61,7 +61,7 @@ rule extract:
     log:
         rule_log("extract", under="resources"),
     benchmark:
-        BENCHMARKS["extract"]
+        PATHS["extract_benchmark"]
     wildcard_constraints:
         dataset=FROM_ARCHIVE,
     conda:
@@ -113,7 +113,7 @@ rule index:
     input:
         categories=lambda wc: [category_index(wc.dataset, c) for c in categories(wc.dataset)],
     output:
-        index=INDEX,
+        index=PATHS["index"],
     log:
         rule_log("index"),
     conda:

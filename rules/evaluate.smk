@@ -5,14 +5,14 @@
 rule evaluate:
     input:
         scores=expand(run_path("scores"), method=METHODS, allow_missing=True),
-        manifest=MANIFEST,
+        manifest=rules.split.output.manifest,
         index=index_file,
     output:
         metrics=expand(run_path("metrics"), method=METHODS, allow_missing=True),
     log:
         run_path("evaluate_log", method="all"),
     benchmark:
-        BENCHMARKS["evaluate"]
+        run_path("evaluate_benchmark", method="all")
     conda:
         CONDA_ENV
     params:
@@ -30,11 +30,11 @@ rule evaluate:
 # against it, read from files: adding them reruns no fit once the provenance files exist.
 rule patch_truth:
     input:
-        manifest=MANIFEST,
+        manifest=rules.split.output.manifest,
         index=index_file,
         features=feature_files,
     output:
-        truth=PATCH_TRUTH,
+        truth=PATHS["patch_truth"],
     log:
         rule_log("patch_truth", "{dataset}/{tail}/seed{seed}"),
     conda:
@@ -52,14 +52,14 @@ rule diagnose:
     input:
         scores=expand(run_path("scores"), method=METHODS, allow_missing=True),
         provenance=provenance_files(),
-        truth=PATCH_TRUTH,
+        truth=rules.patch_truth.output.truth,
         index=index_file,
     output:
         diagnostics=run_path("diagnostics", method="all"),
     log:
         run_path("diagnose_log", method="all"),
     benchmark:
-        BENCHMARKS["diagnose"]
+        run_path("diagnose_benchmark", method="all")
     conda:
         CONDA_ENV
     params:

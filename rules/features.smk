@@ -12,7 +12,7 @@ rule features:
     log:
         rule_log("features", "{dataset}/{backbone}/{category}"),
     benchmark:
-        BENCHMARKS["features"]
+        PATHS["features_benchmark"]
     conda:
         CONDA_ENV
     threads: config["features"]["threads"]

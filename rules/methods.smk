@@ -5,7 +5,7 @@
 
 rule fit_score:
     input:
-        manifest=MANIFEST,
+        manifest=rules.split.output.manifest,
         index=index_file,
         features=feature_files,
     output:
@@ -15,7 +15,7 @@ rule fit_score:
     log:
         run_path("fit_log"),
     benchmark:
-        BENCHMARKS["fit_score"]
+        run_path("fit_benchmark")
     wildcard_constraints:
         method="|".join(FITTED_METHODS),  # package methods and their variants; baseline rule files own the rest
     conda:

@@ -23,7 +23,7 @@ rule split:
     input:
         unpack(split_inputs),
     output:
-        manifest=MANIFEST,
+        manifest=PATHS["manifest"],
         stats=PATHS["split_stats"],
     log:
         rule_log("split", "{dataset}/{tail}/seed{seed}"),

@@ -72,7 +72,7 @@ rule figures:
     input:
         per_class=str(rules.tables.output.per_class),  # the path, not its report flag
         index=rules.index.output.index,
-        manifest=lambda wc: expand(MANIFEST, dataset=wc.dataset, tail=wc.tail, seed=SEEDS[0])[0],
+        manifest=lambda wc: expand(rules.split.output.manifest, dataset=wc.dataset, tail=wc.tail, seed=SEEDS[0])[0],
         scores=lambda wc: run_files(
             "scores", wc.dataset, tails=[wc.tail], seeds=SEEDS[:1], model_seeds=MODEL_SEEDS[:1]
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ from common import record, timed
 
 def bench_features(args, work: Path) -> np.ndarray:
     """End-to-end cache rule (decode, resize, forward, aggregate, write float16) vs the bare forward."""
+    from tailedcore.data.images import Geometry
     from tailedcore.data.index import build_mvtec_index
     from tailedcore.data.synthetic import CATEGORIES, SyntheticSpec, write_dataset
-    from tailedcore.features.cache import FeatureConfig, FeatureExtractor, extract_category
+    from tailedcore.features.cache import FeatureExtractor, extract_category
+    from tailedcore.features.settings import FeatureSettings
 
     per_category = int(np.ceil(256 * args.scale / len(CATEGORIES)))  # a unified pool: every category
     root = work / "images"
@@ -23,10 +26,9 @@ def bench_features(args, work: Path) -> np.ndarray:
     write_dataset(root, spec)
     index = build_mvtec_index(root, list(CATEGORIES))
     index = index.assign(category="pool")  # one cache file for the whole pool
-    config = FeatureConfig(
+    config = FeatureSettings(
         backbone="efficientnet_lite0",
-        resize=args.image_size,
-        crop=args.image_size,
+        geometry=Geometry(resize=args.image_size, crop=args.image_size),
         pretrain_dim=256,
         target_dim=256,
         batch_size=32,
@@ -64,8 +66,8 @@ def bench_features(args, work: Path) -> np.ndarray:
         wide_paths.append(str(wide / f"{i}.png"))
     wide_index = index.assign(image_path=wide_paths)
     for mode in ("pad", "resize"):
-        geometry = {"geometry": mode, "size": (args.image_size, args.image_size)}
-        mode_config = FeatureConfig(**{**config.__dict__, **geometry})
+        geometry = Geometry(mode=mode, size=(args.image_size, args.image_size))
+        mode_config = replace(config, geometry=geometry)
         seconds, _ = timed(
             extract_category, wide_index, "pool", mode_config, work / mode, extractor, threads=args.threads, repeat=2
         )

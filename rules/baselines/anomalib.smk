@@ -6,7 +6,7 @@
 
 rule anomalib:
     input:
-        manifest=MANIFEST,
+        manifest=rules.split.output.manifest,
         index=index_file,
     output:
         scores=run_path("scores"),
@@ -14,7 +14,7 @@ rule anomalib:
     log:
         run_path("fit_log"),
     benchmark:
-        BENCHMARKS["fit_score"]
+        run_path("fit_benchmark")
     wildcard_constraints:
         method="|".join(ANOMALIB) or "(?!)",
     conda:

@@ -100,6 +100,12 @@ class Geometry:
             size=(int(size[0]), int(size[1])) if size is not None and mode != "crop" else None,
         )
 
+    def as_block(self) -> dict:
+        """The config's spelling of this geometry (the features block's keys): the inverse of
+        :meth:`from_features`."""
+        size = list(self.size) if self.size is not None else None
+        return {"geometry": self.mode, "resize": self.resize, "crop": self.crop, "size": size}
+
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) of every image, mask and anomaly map."""

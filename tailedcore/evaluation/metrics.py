@@ -68,9 +68,9 @@ class EvaluationSpec:
     resolution: str = "model"  # model = on the geometry's grid (the paper's); native = each mask's own pixels
 
     @classmethod
-    def from_config(cls, features: dict, evaluation: dict, pixel: bool = True) -> EvaluationSpec:
+    def from_config(cls, geometry: Geometry, evaluation: dict, pixel: bool = True) -> EvaluationSpec:
         return cls(
-            geometry=Geometry.from_features(features),
+            geometry=geometry,
             sigma=evaluation.get("sigma", 4.0),
             gt_rule=evaluation.get("gt_rule", "exact_one"),
             empty_masks=evaluation.get("empty_masks", "keep"),

@@ -13,50 +13,28 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..data.images import Geometry, ImageReadError, load_image
+from ..data.images import ImageReadError, load_image
 from ..runtime.compute import resolve_device
 from ..runtime.io import DamagedFileError, load_array, rebuild_hint
 from ..runtime.logs import ProgressLog
 from .backbones import Backbone, load_backbone
 from .embed import aggregate_patches
 from .rows import CachedArray, PatchRows
+from .settings import FeatureSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    backbone: str = "efficientnet_lite0"
-    weights: str | None = None
-    geometry: str = "crop"
-    resize: int = 256
-    crop: int = 224
-    size: tuple[int, int] | None = None
-    dtype: str = "float16"  # of the cached patch features; float32 = the original code's precision
-    pretrain_dim: int = 1024
-    target_dim: int = 1024
-    patch_size: int = 3
-    batch_size: int = 32
-    device: str = "cpu"
-
-    @property
-    def geo(self) -> Geometry:
-        return Geometry.from_features(
-            {"geometry": self.geometry, "resize": self.resize, "crop": self.crop, "size": self.size}
-        )
 
 
 class FeatureExtractor:
     """Normalised image batches -> (patch features (B, h, w, d), global embeddings (B, G))."""
 
-    def __init__(self, config: FeatureConfig, backbone: Backbone | None = None):
+    def __init__(self, config: FeatureSettings, backbone: Backbone | None = None):
         self.config = config
         self.device = resolve_device(config.device)
         self.backbone = backbone or load_backbone(config.backbone, config.weights)
@@ -107,7 +85,7 @@ def read_ids(path: str | Path) -> list[str]:
 def extract_category(
     index: pd.DataFrame,
     category: str,
-    config: FeatureConfig,
+    config: FeatureSettings,
     folder: str | Path,
     extractor: FeatureExtractor | None = None,
     threads: int = 1,
@@ -123,7 +101,7 @@ def extract_category(
     started = time.perf_counter()
     patches_out = global_out = None
     bs = config.batch_size
-    geometry, failures = config.geo, []
+    geometry, failures = config.geometry, []
 
     def load(path):
         try:

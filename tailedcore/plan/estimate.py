@@ -29,12 +29,13 @@ import json
 import logging
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..data.images import Geometry
+from ..features.settings import FeatureSettings
 from ..runtime.config import resolve_method
 from ..runtime.io import cache_folder
 
@@ -242,7 +243,7 @@ def fit_seconds(method: str, options: dict, **sizes) -> float:
 
 
 def plan_seconds(
-    *, sizes: pd.DataFrame, counts: tuple[int, int, int], features: dict, methods: dict, rates_: dict
+    *, sizes: pd.DataFrame, counts: tuple[int, int, int], features: FeatureSettings, methods: dict, rates_: dict
 ) -> dict:
     """Seconds of the planned work of one dataset. ``sizes``: one row per split (tail, seed) with its training
     images ``n_train``, tail-class training images ``n_tail`` and (optional) injected ones ``n_noise``;
@@ -250,7 +251,7 @@ def plan_seconds(
     of ``methods``."""
     images, test_images, categories = counts
     model_seeds = len(methods.get("seeds", [0]))
-    height, width = Geometry.from_features(features).shape
+    height, width = features.geometry.shape
     grid = int(np.ceil(height / 8) * np.ceil(width / 8))
     per_method = {}
     for method in methods["run"]:
@@ -264,7 +265,7 @@ def plan_seconds(
                 n_noise=int(getattr(row, "n_noise", 0)),
                 n_test=test_images,
                 grid=grid,
-                dim=features.get("target_dim", 1024),
+                dim=features.target_dim,
                 r=rates_,
             )
             for row in sizes.itertuples()
@@ -288,7 +289,7 @@ def estimate_text(
     *, dataset: str, sizes: pd.DataFrame, counts: tuple[int, int, int], config: dict, rates_: dict
 ) -> str:
     """The estimate and the settings that would cut it most, as lines for the terminal and check.md."""
-    features, methods = config["features"], config["methods"]
+    features, methods = FeatureSettings.parse(config["features"]), config["methods"]
     model_seeds = len(methods.get("seeds", [0]))
 
     def plan(sizes_=sizes, features_=features, methods_=methods) -> dict:
@@ -317,10 +318,11 @@ def estimate_text(
     for options in halved.values():
         options["coreset_ratio"] = options.get("coreset_ratio", 0.1) / 2
     levers = {"coreset_ratio halved": plan(methods_={**methods, **halved})["total"]}
-    shape = Geometry.from_features(features).shape
-    smaller = {**features, "size": [int(shape[0] * 0.75), int(shape[1] * 0.75)], "geometry": "resize"}
-    if features.get("geometry") == "crop":
-        smaller = {**features, "crop": int(features["crop"] * 0.75), "resize": int(features["resize"] * 0.75)}
+    geometry = features.geometry
+    smaller = replace(geometry, mode="resize", size=(int(geometry.shape[0] * 0.75), int(geometry.shape[1] * 0.75)))
+    if geometry.mode == "crop":
+        smaller = replace(geometry, crop=int(geometry.crop * 0.75), resize=int(geometry.resize * 0.75))
+    smaller = replace(features, geometry=smaller)
     levers["images 3/4 the size per side"] = plan(features_=smaller)["total"]
     seeds = sorted(sizes["seed"].unique())
     if len(seeds) > 1:

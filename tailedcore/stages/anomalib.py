@@ -24,6 +24,7 @@ from ..baselines.anomalib_bridge import (
     return_large_blocks,
     set_references,
 )
+from ..data.images import Geometry
 
 
 def run_anomalib(
@@ -32,7 +33,7 @@ def run_anomalib(
     seed: int,
     manifest_path,
     index_path,
-    features: dict,
+    geometry: Geometry,
     setting: tuple[str, str],
     scores_path,
     report_path,
@@ -50,7 +51,6 @@ def run_anomalib(
     from torch.utils.data import DataLoader
 
     from .. import __version__
-    from ..data.images import Geometry
     from ..data.index import read_index
     from ..data.longtail import read_manifest
     from ..runtime.compute import set_threads
@@ -61,7 +61,6 @@ def run_anomalib(
     entry = AnomalibEntry.of(entry)
     state, sha256 = backbone_state(entry)  # before any work: a missing or wrong file stops the job here
     seed_everything(seed, workers=True, verbose=False)
-    geometry = Geometry.from_features(features)
     manifest, index = read_manifest(manifest_path), read_index(index_path).set_index("image_id")
     train = manifest[manifest["subset"] == "train"]
     test = manifest[manifest["subset"] == "test"]

@@ -20,6 +20,7 @@ from ..data.index import (
     read_index,
 )
 from ..data.synthetic import SyntheticSpec, write_dataset
+from ..features.settings import FeatureSettings
 from ..runtime.io import DamagedFileError, atomic_csv, atomic_text, read_checked_csv, rebuild_hint
 
 
@@ -204,22 +205,21 @@ def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, c
             tail_images, noise = int((train["class_role"] == "tail").sum()), int((train["role"] == "noise").sum())
             rows.append((tail, seed, len(train), tail_images, noise))
     sizes = pd.DataFrame(rows, columns=["tail", "seed", "n_train", "n_tail", "n_noise"])
-    features, methods = config["features"], config["methods"]
-    shape = Geometry.from_features(features).shape
-    measured = rates(methods.get("device", "cpu"), int(methods.get("threads", 1)), features.get("backbone"), shape)
+    features, methods = FeatureSettings.parse(config["features"]), config["methods"]
+    measured = rates(
+        methods.get("device", "cpu"), int(methods.get("threads", 1)), features.backbone, features.geometry.shape
+    )
     counts = (len(index), int((index["split"] == "test").sum()), index["category"].nunique())
     text = estimate_text(dataset=dataset, sizes=sizes, counts=counts, config=config, rates_=measured)
     to_terminal(text)
     return text
 
 
-def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> pd.DataFrame:
+def check_coverage(*, index_path, geometry: Geometry, gt_rule: str, output, resolution: str = "model") -> pd.DataFrame:
     """Defect coverage of one category's masks under the geometry, logged as one summary line."""
-    geometry = Geometry.from_features(features)
-    coverage = defect_coverage(read_index(index_path), geometry, evaluation.get("gt_rule", "exact_one"))
+    coverage = defect_coverage(read_index(index_path), geometry, gt_rule)
     log = logging.getLogger("tailedcore")
     lost = bool((coverage["emptied"] | coverage["source_empty"]).any())
-    resolution = evaluation.get("resolution", "model")
     for line in coverage_messages(coverage, geometry, resolution):
         (log.warning if lost and resolution == "model" else log.info)(line)
     atomic_csv(coverage, output)
@@ -227,10 +227,16 @@ def check_coverage(*, index_path, features: dict, evaluation: dict, output) -> p
 
 
 def summarise_dataset(
-    *, index_path, coverage_paths: list[str], features: dict, dataset: str, csv_out, md_out, resolution: str = "model"
+    *,
+    index_path,
+    coverage_paths: list[str],
+    geometry: Geometry,
+    dataset: str,
+    csv_out,
+    md_out,
+    resolution: str = "model",
 ):
     """The dataset summary (counts, sizes, aspect ratios, defect coverage) as CSV and Markdown."""
-    geometry = Geometry.from_features(features)
     index = read_index(index_path)
     parts = [read_checked_csv(path, "defect coverage", COVERAGE_COLUMNS) for path in coverage_paths]
     coverage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COVERAGE_COLUMNS)

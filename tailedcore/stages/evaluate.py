@@ -3,10 +3,12 @@ split's training pool and the diagnostics of one run (:mod:`tailedcore.evaluatio
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
+from ..data.images import Geometry
 from ..data.index import read_index
 from ..data.longtail import read_manifest
 from ..evaluation.metrics import METRIC_COLUMNS, EvaluationSpec, evaluate_run
@@ -21,15 +23,15 @@ def evaluate(
     manifest_path,
     index_path,
     run: dict,
-    features: dict,
-    evaluation: dict,
+    spec: EvaluationSpec,
     protocol: str,
     outputs: dict[str, str],
 ) -> pd.DataFrame:
-    """Per-class metrics of one run for every method (``scores_paths`` and ``outputs``: method -> file)."""
+    """Per-class metrics of one run for every method (``scores_paths`` and ``outputs``: method -> file); pixel
+    metrics when ``spec`` asks for them and the index has masks."""
     scores = {method: load_npz(path, "score file", SCORE_KEYS) for method, path in scores_paths.items()}
     index = read_index(index_path)
-    spec = EvaluationSpec.from_config(features, evaluation, pixel=has_pixel_labels(index))
+    spec = replace(spec, pixel=spec.pixel and has_pixel_labels(index))
     metrics = evaluate_run(
         scores=scores, manifest=read_manifest(manifest_path), index=index, run=run, spec=spec, protocol=protocol
     )
@@ -52,30 +54,28 @@ def feature_grid(feature_folder, categories: list[str]) -> tuple[int, int]:
     )
 
 
-def make_patch_truth(*, manifest_path, index_path, features: dict, grid: tuple[int, int], output) -> dict:
+def make_patch_truth(*, manifest_path, index_path, geometry: Geometry, grid: tuple[int, int], output) -> dict:
     """The truth of a split's training pool on the feature grid
     (:func:`tailedcore.evaluation.diagnostics.patch_truth`)."""
-    from ..data.images import Geometry
     from ..evaluation.diagnostics import patch_truth, write_patch_truth
 
-    truth = patch_truth(read_manifest(manifest_path), read_index(index_path), Geometry.from_features(features), grid)
+    truth = patch_truth(read_manifest(manifest_path), read_index(index_path), geometry, grid)
     write_patch_truth(output, truth)
     return truth
 
 
 def diagnose(
-    *, scores_paths: dict[str, str], truth_path, index_path, features: dict, run: dict, output
+    *, scores_paths: dict[str, str], truth_path, index_path, geometry: Geometry, run: dict, output
 ) -> pd.DataFrame:
     """The diagnostics of one run, every method at once (``scores_paths``: method -> score file; a method's
     provenance lies beside it as ``<method>.bank.npz``; without one, the method has no rows)."""
-    from ..data.images import Geometry
     from ..evaluation.diagnostics import RUN_COLUMNS, read_patch_truth, run_diagnostics, view_truth
     from ..scores import read_provenance
 
     truth = read_patch_truth(truth_path)
     masks = read_index(index_path).set_index("image_id")["mask_path"]
     paths = {row: masks.get(i) for row, i in enumerate(truth["image_ids"]) if truth["role"][row] == "noise"}
-    views = view_truth(paths, Geometry.from_features(features), truth["defect_fraction"].shape[1:])
+    views = view_truth(paths, geometry, truth["defect_fraction"].shape[1:])
     frames = []
     for method, scores in scores_paths.items():
         provenance = Path(scores).with_suffix(".bank.npz")

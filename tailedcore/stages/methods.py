@@ -19,8 +19,8 @@ from .. import __version__
 from ..data.images import Geometry
 from ..data.index import read_index
 from ..data.longtail import read_manifest
+from ..features.settings import FeatureSettings
 from ..scores import feature_set, write_provenance, write_scores
-from .features import feature_config
 
 
 def resolve_per_setting(value, dataset: str, tail: str):
@@ -35,7 +35,7 @@ def resolve_per_setting(value, dataset: str, tail: str):
     raise ValueError(f"no entry for {dataset}/{tail} in {value}; add a 'default' key")
 
 
-def _augmenter(image_paths: list[str], features: dict, scratch: Path):
+def _augmenter(image_paths: list[str], features: FeatureSettings, scratch: Path):
     """Tail views computed with the backbone at fit time, for the flagged tail images only. They are written to
     a raw file in ``scratch`` batch by batch and read back on demand (``PatchRows``): at paper scale the views
     of the tail images alone hold gigabytes (47 views per image with rot15flip)."""
@@ -47,21 +47,20 @@ def _augmenter(image_paths: list[str], features: dict, scratch: Path):
 
     def augment(rows: list[int], kind: str) -> PatchRows:
         nonlocal extractor
-        config = feature_config(features)
-        extractor = extractor or FeatureExtractor(config)
+        extractor = extractor or FeatureExtractor(features)
         path = scratch / f"views-{kind}-{len(list(scratch.glob('views-*')))}.raw"
         grid, count, pending = None, 0, []
         with open(path, "wb") as handle:
             for number, row in enumerate(rows):
-                pending += tail_views(image_paths[row], config.geo, kind, extractor.fill)
-                while len(pending) >= config.batch_size or (number == len(rows) - 1 and pending):
-                    batch, pending = pending[: config.batch_size], pending[config.batch_size :]
-                    patches = extractor(np.stack(batch))[0].astype(config.dtype)  # the cache's precision
+                pending += tail_views(image_paths[row], features.geometry, kind, extractor.fill)
+                while len(pending) >= features.batch_size or (number == len(rows) - 1 and pending):
+                    batch, pending = pending[: features.batch_size], pending[features.batch_size :]
+                    patches = extractor(np.stack(batch))[0].astype(features.dtype)  # the cache's precision
                     handle.write(np.ascontiguousarray(patches).tobytes())
                     grid, count = patches.shape[1:], count + len(patches)
         if grid is None:  # no views (no rows): an empty set on the cache's grid
-            grid = extractor(np.zeros((1, *config.geo.shape, 3), np.uint8))[0].shape[1:]
-        return PatchRows.of(CachedArray.raw(path, (count, *grid), config.dtype))
+            grid = extractor(np.zeros((1, *features.geometry.shape, 3), np.uint8))[0].shape[1:]
+        return PatchRows.of(CachedArray.raw(path, (count, *grid), features.dtype))
 
     return augment
 
@@ -157,7 +156,7 @@ def run_method(
     index_path,
     feature_folder,
     categories: list[str],
-    features: dict,
+    features: FeatureSettings,
     setting: tuple[str, str],
     scores_path,
     report_path,
@@ -187,7 +186,7 @@ def run_method(
     model = build_method(implementation or method, options, generator)
     manifest = read_manifest(manifest_path)
     info = read_index(index_path).set_index("image_id")
-    geometry = Geometry.from_features(features)
+    geometry = features.geometry
     store = FeatureStore(feature_folder, categories)
     train_rows = manifest[manifest["subset"] == "train"]
     train = feature_set(store, train_rows, lazy=True)  # patches read on demand: memory bounded by what a fit keeps
@@ -239,7 +238,7 @@ def run_method(
             "model_seed": seed,
             "dataset": setting[0],
             "tail": setting[1],
-            "features": features,
+            "features": features.as_dict(),
             "tailedcore_version": __version__,
             "torch": torch.__version__,
             "device": str(resolved),

@@ -127,8 +127,8 @@ def make_figures(
     index_path,
     manifest_path,
     score_paths: list[str],
-    features: dict,
-    evaluation: dict,
+    geometry: Geometry,
+    sigma: float,
     out_dir,
 ) -> list[Path]:
     """For one tail type and seed: per-class image AUROC bars, the TailSampler's estimate (when TailedCore
@@ -174,8 +174,8 @@ def make_figures(
     written += anomaly_map_figure(
         examples,
         scores,
-        geometry=Geometry.from_features(features),
-        sigma=evaluation["sigma"],
+        geometry=geometry,
+        sigma=sigma,
         title=f"{dataset}, {tail}, seed {seed}",
         stem=out_dir / f"anomaly_maps_{tail}",
     )

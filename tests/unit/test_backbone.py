@@ -5,8 +5,9 @@ from PIL import Image
 
 from tailedcore.data.images import Geometry
 from tailedcore.features.backbones import WeightsNotFoundError, load_backbone, wrn50_weights_path
-from tailedcore.features.cache import FeatureConfig, FeatureExtractor
+from tailedcore.features.cache import FeatureExtractor
 from tailedcore.features.embed import aggregate_patches
+from tailedcore.features.settings import FeatureSettings
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,9 @@ def test_offline_backbone_recognises_coffee(lite0):
 
 
 def test_feature_extractor_shapes(lite0):
-    extractor = FeatureExtractor(FeatureConfig(resize=64, crop=64, pretrain_dim=32, target_dim=48), lite0)
+    extractor = FeatureExtractor(
+        FeatureSettings(geometry=Geometry(resize=64, crop=64), pretrain_dim=32, target_dim=48), lite0
+    )
     patches, global_embedding = extractor(np.zeros((2, 64, 64, 3), np.uint8))
     assert patches.shape == (2, 8, 8, 48)  # stride-8 grid
     assert global_embedding.shape == (2, 1280)

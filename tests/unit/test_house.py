@@ -53,9 +53,10 @@ def _check(config_class, node: dict, skip: tuple[str, ...] = ()):
 
 def test_schema_defaults_equal_the_dataclass_defaults():
     from tailedcore.data.elpv import ElpvSpec
+    from tailedcore.data.images import Geometry
     from tailedcore.data.longtail import SplitRules
     from tailedcore.data.synthetic import SyntheticSpec
-    from tailedcore.features.cache import FeatureConfig
+    from tailedcore.features.settings import FeatureSettings
     from tailedcore.methods.padim import PaDiMConfig
     from tailedcore.methods.patchcore import PatchCoreConfig
     from tailedcore.methods.softpatch import SoftPatchConfig
@@ -63,7 +64,11 @@ def test_schema_defaults_equal_the_dataclass_defaults():
 
     props = SCHEMA["properties"]
     dataset = props["datasets"]["additionalProperties"]["properties"]
-    _check(FeatureConfig, props["features"], skip=("backbone",))  # the schema leaves the backbone to each config
+    _check(FeatureSettings, props["features"], skip=("backbone", "geometry"))  # the backbone: each config's own
+    geometry, defaults = Geometry().as_block(), _defaults(props["features"])
+    assert {key: defaults[key] for key in ("geometry", "resize", "crop")} == {
+        key: geometry[key] for key in ("geometry", "resize", "crop")
+    }
     _check(PatchCoreConfig, props["methods"]["properties"]["patchcore"])
     _check(SoftPatchConfig, props["methods"]["properties"]["softpatch"])
     _check(TailedCoreConfig, props["methods"]["properties"]["tailedcore"], skip=("tail_augmentation",))
@@ -71,6 +76,31 @@ def test_schema_defaults_equal_the_dataclass_defaults():
     _check(SplitRules, props["splits"]["properties"]["rules"])
     _check(SyntheticSpec, dataset["synthetic"])
     _check(ElpvSpec, dataset["elpv"])
+
+
+PARSERS = ("from_config", "from_features", "parse")  # the one parser of each block, called by the job's entry
+
+
+def test_stages_receive_typed_settings_not_the_raw_features_block():
+    """The features and evaluation blocks are parsed once per job (tailedcore.stages.settings): no stage or method
+    function takes `features`, `geometry` or `evaluation` as a mapping, and nothing else below the plan parses a
+    geometry from one."""
+    offenders = []
+    for folder in ("stages", "methods", "features", "evaluation", "reporting", "samplers"):
+        for path in sorted((ROOT / "tailedcore" / folder).rglob("*.py")):
+            if path.name == "settings.py":
+                continue  # the parsers
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in PARSERS:
+                    for arg in node.args.args + node.args.kwonlyargs:
+                        annotation = ast.unparse(arg.annotation) if arg.annotation else ""
+                        raw = annotation.split("[")[0] in ("dict", "Mapping")
+                        if arg.arg in ("features", "geometry", "evaluation") and raw:
+                            offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({arg.arg})")
+                elif isinstance(node, ast.Attribute) and node.attr == "from_features":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} parses a geometry from a mapping")
+    assert not offenders, offenders
 
 
 def test_no_call_passes_more_than_five_positional_arguments():

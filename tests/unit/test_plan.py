@@ -147,6 +147,7 @@ def test_the_dry_run_rejects_splits_the_split_jobs_would_reject(tmp_path, tails,
 def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers():
     import pandas as pd
 
+    from tailedcore.features.settings import FeatureSettings
     from tailedcore.plan import estimate
     from tailedcore.plan.estimate import estimate_text, fit_parts, fit_seconds, plan_seconds
 
@@ -179,7 +180,11 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     config["features"].update(geometry="crop", resize=224, crop=224, target_dim=256)
     config["methods"].update(run=["patchcore"], seeds=[0, 1])
     seconds = plan_seconds(
-        sizes=sizes, counts=(400, 50, 4), features=config["features"], methods=config["methods"], rates_=rates
+        sizes=sizes,
+        counts=(400, 50, 4),
+        features=FeatureSettings.parse(config["features"]),
+        methods=config["methods"],
+        rates_=rates,
     )
     assert seconds["features"] == pytest.approx(40.0)  # no job_seconds in these rates
     assert seconds["fits"]["patchcore"] == pytest.approx(4 * (greedy + knn))
@@ -191,6 +196,7 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
 def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_captions():
     import pandas as pd
 
+    from tailedcore.features.settings import FeatureSettings
     from tailedcore.plan.estimate import estimate_text, plan_seconds
     from tailedcore.reporting.paper import coreset_departure
     from tailedcore.reporting.render import metric_texts
@@ -207,7 +213,13 @@ def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_
     config["methods"].update(methods)
     text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
     paper = {**config["methods"], "patchcore": {"coreset_ratio": 0.1}}
-    total = plan_seconds(sizes=sizes, counts=(400, 50, 4), features=config["features"], methods=paper, rates_=rates)
+    total = plan_seconds(
+        sizes=sizes,
+        counts=(400, 50, 4),
+        features=FeatureSettings.parse(config["features"]),
+        methods=paper,
+        rates_=rates,
+    )
     assert f"{note} At the paper's ratio the same run would take about" in text
     from tailedcore.plan.estimate import _minutes
 

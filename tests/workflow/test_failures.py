@@ -20,6 +20,7 @@ from tailedcore.features.cache import FeatureStore, cache_paths, write_ids
 from tailedcore.runtime.io import DamagedFileError, atomic_path, load_npz
 from tailedcore.scores import SCORE_KEYS
 from tailedcore.stages.evaluate import evaluate
+from tailedcore.stages.settings import evaluation_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -95,8 +96,7 @@ def test_damaged_manifest_stops_the_evaluation_with_its_name(tmp_path):
             manifest_path=manifest,
             index_path=tmp_path / "index.csv",
             run={},
-            features={},
-            evaluation={},
+            spec=evaluation_settings({}, {}),
             protocol="overlap",
             outputs={"patchcore": tmp_path / "out.csv"},
         )
@@ -109,7 +109,9 @@ KILLED_WRITER = textwrap.dedent(
     import pandas as pd
     from PIL import Image
     from pathlib import Path
-    from tailedcore.features.cache import FeatureConfig, extract_category
+    from tailedcore.data.images import Geometry
+    from tailedcore.features.cache import extract_category
+    from tailedcore.features.settings import FeatureSettings
 
     folder = Path(sys.argv[1])
     paths = []
@@ -127,7 +129,7 @@ KILLED_WRITER = textwrap.dedent(
             time.sleep(0.5)
             return np.ones((len(images), 4, 4, 8), np.float32), np.ones((len(images), 3), np.float32)
 
-    config = FeatureConfig(resize=32, crop=32, batch_size=4)
+    config = FeatureSettings(geometry=Geometry(resize=32, crop=32), batch_size=4)
     extract_category(index, "c", config, folder / "features", extractor=Slow())
     """
 )

@@ -8,13 +8,14 @@ sm = snakemake
 slot = claim_for_job(sm.config["methods"]["device"], log)  # before anything starts CUDA
 
 from tailedcore.stages.anomalib import run_anomalib  # noqa: E402
+from tailedcore.stages.settings import geometry_settings  # noqa: E402
 
 report = run_anomalib(
     entry=sm.params.entry,
     seed=sm.params.model_seed,
     manifest_path=sm.input.manifest,
     index_path=sm.input.index,
-    features=sm.params.features,
+    geometry=geometry_settings(sm.params.features),
     setting=(sm.wildcards.dataset, sm.wildcards.tail),
     scores_path=sm.output.scores,
     report_path=sm.output.report,

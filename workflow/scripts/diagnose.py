@@ -5,6 +5,7 @@ from pathlib import Path
 
 from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import diagnose
+from tailedcore.stages.settings import geometry_settings
 
 log = to_rule_log(snakemake)
 sm = snakemake
@@ -12,7 +13,7 @@ per_run = diagnose(
     scores_paths={Path(path).stem: path for path in sm.input.scores},
     truth_path=sm.input.truth,
     index_path=sm.input.index,
-    features=sm.params.features,
+    geometry=geometry_settings(sm.params.features),
     run={
         "dataset": sm.wildcards.dataset,
         "tail": sm.wildcards.tail,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import evaluate
+from tailedcore.stages.settings import evaluation_settings
 
 log = to_rule_log(snakemake)
 sm = snakemake
@@ -18,8 +19,7 @@ metrics = evaluate(
         "seed": int(sm.wildcards.seed),
         "model_seed": int(sm.wildcards.model_seed),
     },
-    features=sm.params.geometry,
-    evaluation=sm.params.evaluation,
+    spec=evaluation_settings(sm.params.geometry, sm.params.evaluation),
     protocol=sm.params.protocol,
     outputs={Path(path).stem: path for path in sm.output.metrics},
 )

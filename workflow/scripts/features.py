@@ -9,12 +9,13 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["features"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.stages.features import extract_features, with_runtime  # noqa: E402
+from tailedcore.stages.features import extract_features  # noqa: E402
+from tailedcore.stages.settings import feature_settings  # noqa: E402
 
 report = extract_features(
     index_path=sm.input.index,
     category=sm.wildcards.category,
-    features=with_runtime(sm.params.features, sm.config),
+    features=feature_settings(sm.params.features, sm.config),
     folder=Path(sm.output.patches).parent,
     threads=sm.threads,
 )

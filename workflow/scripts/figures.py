@@ -1,6 +1,7 @@
 """Draw the figures of one (dataset, tail): per-class bars, TailSampler, anomaly maps."""
 
 from tailedcore.runtime.logs import to_rule_log
+from tailedcore.stages.settings import geometry_settings
 from tailedcore.stages.tables import make_figures
 
 log = to_rule_log(snakemake)
@@ -15,8 +16,8 @@ written = make_figures(
     index_path=sm.input.index,
     manifest_path=sm.input.manifest,
     score_paths=list(sm.input.scores),
-    features=sm.params.geometry,
-    evaluation=sm.params.evaluation,
+    geometry=geometry_settings(sm.params.geometry),
+    sigma=sm.params.evaluation["sigma"],
     out_dir=sm.params.out_dir,
 )
 log.info("wrote %s", [str(p) for p in written])

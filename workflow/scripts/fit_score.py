@@ -7,8 +7,8 @@ log = to_rule_log(snakemake)
 sm = snakemake
 slot = claim_for_job(sm.config["methods"]["device"], log)  # before anything starts CUDA
 
-from tailedcore.stages.features import with_runtime  # noqa: E402
 from tailedcore.stages.methods import run_method  # noqa: E402
+from tailedcore.stages.settings import feature_settings  # noqa: E402
 
 report = run_method(
     method=sm.wildcards.method,
@@ -19,7 +19,7 @@ report = run_method(
     index_path=sm.input.index,
     feature_folder=sm.params.feature_folder,
     categories=sm.params.categories,
-    features=with_runtime(sm.params.features, sm.config),
+    features=feature_settings(sm.params.features, sm.config),
     setting=(sm.wildcards.dataset, sm.wildcards.tail),
     scores_path=sm.output.scores,
     report_path=sm.output.report,

@@ -2,13 +2,14 @@
 
 from tailedcore.runtime.logs import to_rule_log
 from tailedcore.stages.evaluate import feature_grid, make_patch_truth
+from tailedcore.stages.settings import geometry_settings
 
 log = to_rule_log(snakemake)
 sm = snakemake
 truth = make_patch_truth(
     manifest_path=sm.input.manifest,
     index_path=sm.input.index,
-    features=sm.params.features,
+    geometry=geometry_settings(sm.params.features),
     grid=feature_grid(sm.params.feature_folder, sm.params.categories),
     output=sm.output.truth,
 )
