@@ -20,6 +20,7 @@ from workflow_copy import ROOT, tiny_config
 
 from tailedcore.baselines import anomalib_bridge as bridge
 from tailedcore.data.download import sha256sum
+from tailedcore.data.images import Geometry
 from tailedcore.plan.workflow import Plan
 from tailedcore.stages.anomalib import run_anomalib
 
@@ -204,7 +205,7 @@ def test_winclip_zero_and_few_shot_plumbing_offline(tmp_path, tiny_dataset):
             seed=0,
             manifest_path=tmp_path / "manifest.csv",
             index_path=tmp_path / "index.csv",
-            features={"geometry": "crop", "resize": 48, "crop": 48},
+            geometry=Geometry(resize=48, crop=48),
             setting=("tiny", "step_k1"),
             scores_path=tmp_path / f"w{shots}.npz",
             report_path=tmp_path / f"w{shots}.json",
