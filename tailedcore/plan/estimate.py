@@ -214,11 +214,22 @@ def fit_parts(
     n_noise: int = 0,
 ):
     """Seconds of one fit-and-score job of ``method`` (its config block ``options``), term by term: the greedy
-    coreset, the kNN scoring, the LOF filter and the tail views (0 where a method has no such part). ``n_noise``:
-    the injected defective training images, of which TailedCore's tail branch takes TAIL_NOISE_SHARE."""
+    coreset (TailedCore: of its clean and tail branches), the kNN scoring, the LOF filter and the tail views (0
+    where a method has no such part). ``n_noise``: the injected defective training images, of which
+    TailedCore's tail branch takes TAIL_NOISE_SHARE."""
+    terms = _fit_terms(
+        method, options, n_train=n_train, n_tail=n_tail, n_test=n_test, grid=grid, dim=dim, r=r, n_noise=n_noise
+    )
+    terms["coreset"] += terms.pop("tail_coreset")
+    return terms  # padim and rule baselines: per-position statistics, seconds
+
+
+def _fit_terms(method: str, options: dict, *, n_train, n_tail, n_test, grid, dim, r, n_noise) -> dict:
+    """:func:`fit_parts` with TailedCore's tail coreset apart (``tail_coreset``) from the coreset of the pool
+    or of its filtered rows (``coreset``), which another fit may share (:func:`shared_steps`)."""
     ratio = options.get("coreset_ratio", 0.1)
     patches, queries = n_train * grid, n_test * grid
-    parts = {"coreset": 0.0, "scoring": 0.0, "filter": 0.0, "tail_views": 0.0}
+    parts = {"coreset": 0.0, "tail_coreset": 0.0, "scoring": 0.0, "filter": 0.0, "tail_views": 0.0}
     if method == "patchcore":
         parts.update(coreset=greedy_seconds(patches, ratio, r), scoring=knn_seconds(queries, ratio * patches, dim, r))
     elif method in ("softpatch", "tailedcore"):
@@ -231,10 +242,24 @@ def fit_parts(
             views = tail_view_count(options.get("tail_augmentation", "rot15flip"))
             taken = n_tail + TAIL_NOISE_SHARE * n_noise
             tail = taken * (views + 1) * grid  # the tail images and their augmented views, computed at fit time
-            parts["coreset"] += greedy_seconds(tail, ratio, r)
+            parts["tail_coreset"] = greedy_seconds(tail, ratio, r)
             parts["scoring"] = knn_seconds(queries, ratio * (kept + tail), dim, r)
             parts["tail_views"] = taken * views / r["images_per_second"] if r.get("images_per_second") else 0.0
-    return parts  # padim and rule baselines: per-position statistics, seconds
+    return parts
+
+
+def shared_steps(method: str, options: dict) -> dict[str, tuple]:
+    """The terms of a fit that another fit of the same split and model seed computes the same way, each with
+    the identity of its computation (``methods.reuse_fits``, :mod:`tailedcore.runtime.reuse`): SoftPatch's
+    LOF and filtered coreset are TailedCore's, PatchCore's coreset is that of TailedCore without its filter.
+    The first fit with an identity computes it; the others read it back."""
+    coreset = (options.get("coreset_ratio", 0.1), options.get("projection_dim", 128))
+    if method == "patchcore" or (method in ("softpatch", "tailedcore") and not options.get("denoise", True)):
+        return {"coreset": ("coreset", "all", *coreset)}
+    if method in ("softpatch", "tailedcore"):
+        lof = ("filter", options.get("lof_k", 6), options.get("lof_projection_dim", 128))
+        return {"filter": lof, "coreset": ("coreset", lof, options.get("lof_keep_ratio", 0.85), *coreset)}
+    return {}
 
 
 def fit_seconds(method: str, options: dict, **sizes) -> float:
@@ -248,16 +273,19 @@ def plan_seconds(
     """Seconds of the planned work of one dataset. ``sizes``: one row per split (tail, seed) with its training
     images ``n_train``, tail-class training images ``n_tail`` and (optional) injected ones ``n_noise``;
     ``counts``: (all images, test images, categories: one feature job each); every fit runs once per model seed
-    of ``methods``."""
+    of ``methods``. With ``methods.reuse_fits`` (the default) a step that several fits of a split share is
+    counted once, in the first method of ``methods.run`` that has it."""
     images, test_images, categories = counts
     model_seeds = len(methods.get("seeds", [0]))
     height, width = features.geometry.shape
     grid = int(np.ceil(height / 8) * np.ceil(width / 8))
-    per_method = {}
-    for method in methods["run"]:
-        kind, options = resolve_method(methods, method)  # a variant: the method it changes, its options
-        seconds = sum(
-            fit_seconds(
+    reuse = methods.get("reuse_fits", True)
+    per_method = dict.fromkeys(methods["run"], 0.0)
+    for row in sizes.itertuples():
+        computed = set()  # the shared steps of this split a fit has computed (per model seed: the same)
+        for method in methods["run"]:
+            kind, options = resolve_method(methods, method)  # a variant: the method it changes, its options
+            terms = _fit_terms(
                 kind,
                 options,
                 n_train=int(row.n_train),
@@ -268,9 +296,12 @@ def plan_seconds(
                 dim=features.target_dim,
                 r=rates_,
             )
-            for row in sizes.itertuples()
-        )
-        per_method[method] = (seconds + len(sizes) * rates_.get("job_seconds", 0.0)) * model_seeds
+            for term, identity in (shared_steps(kind, options) if reuse else {}).items():
+                if identity in computed:
+                    terms[term] = 0.0  # read back from the fit that computed it
+                computed.add(identity)
+            per_method[method] += sum(terms.values()) + rates_.get("job_seconds", 0.0)
+    per_method = {method: seconds * model_seeds for method, seconds in per_method.items()}
     rate = rates_.get("images_per_second")
     features_seconds = images / rate + categories * rates_.get("job_seconds", 0.0) if rate else float("nan")
     total = float(np.nansum([features_seconds])) + sum(per_method.values())

@@ -321,3 +321,31 @@ def test_the_estimate_prices_a_variant_as_the_method_it_changes():
     no_tail = fit_parts("tailedcore", {"tail_mode": "none"}, r=rates, **sizes)
     assert unfiltered["filter"] == 0 < full["filter"] and unfiltered["scoring"] > full["scoring"]
     assert no_tail["tail_views"] == 0 < full["tail_views"] and no_tail["coreset"] < full["coreset"]
+
+
+def test_the_estimate_counts_a_step_that_fits_share_once():
+    """With methods.reuse_fits, TailedCore reads SoftPatch's LOF and filtered coreset back and PatchCore's coreset
+    is TailedCore-without-filter's: the estimate counts each once per split, and all of it without reuse."""
+    import pandas as pd
+
+    from tailedcore.features.settings import FeatureSettings
+    from tailedcore.plan.estimate import fit_parts, plan_seconds
+
+    rates = {"greedy_a": 1e-9, "knn_flops": 1e10, "lof_c": 1e-7, "images_per_second": 50.0}
+    sizes = pd.DataFrame({"tail": ["pareto"], "seed": [1], "n_train": [400], "n_tail": [10], "n_noise": [20]})
+    features = FeatureSettings.parse({"geometry": "crop", "resize": 96, "crop": 96, "target_dim": 256})
+    one = dict(n_train=400, n_tail=10, n_noise=20, n_test=50, grid=144, dim=256, r=rates)
+    soft = fit_parts("softpatch", {}, **one)
+
+    def fits(run, reuse=True, **variants):
+        methods = {"run": run, "seeds": [0], "variants": variants, "reuse_fits": reuse}
+        return plan_seconds(sizes=sizes, counts=(400, 50, 4), features=features, methods=methods, rates_=rates)["fits"]
+
+    alone, shared = fits(["tailedcore"])["tailedcore"], fits(["softpatch", "tailedcore"])
+    assert shared["softpatch"] == pytest.approx(sum(soft.values()))
+    assert shared["tailedcore"] == pytest.approx(alone - soft["filter"] - soft["coreset"])
+    assert fits(["softpatch", "tailedcore"], reuse=False)["tailedcore"] == pytest.approx(alone)
+    unfiltered = fits(["patchcore", "tc_raw"], tc_raw={"of": "tailedcore", "denoise": False})
+    assert unfiltered["tc_raw"] == pytest.approx(
+        sum(fit_parts("tailedcore", {"denoise": False}, **one).values()) - fit_parts("patchcore", {}, **one)["coreset"]
+    )
