@@ -21,7 +21,7 @@ GEOMETRY_KEYS = ("geometry", "resize", "crop", "size")
 @dataclass(frozen=True)
 class FeatureSettings:
     """What the feature cache computes (backbone, weights, geometry, dimensions, precision) and how
-    (``batch_size``, ``device``: runtime knobs, never in :meth:`params`)."""
+    (``batch_size``, ``device``: runtime knobs, never a rule's params)."""
 
     backbone: str = "efficientnet_lite0"
     weights: str | None = None

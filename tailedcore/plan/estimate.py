@@ -274,7 +274,8 @@ def plan_seconds(
     images ``n_train``, tail-class training images ``n_tail`` and (optional) injected ones ``n_noise``;
     ``counts``: (all images, test images, categories: one feature job each); every fit runs once per model seed
     of ``methods``. With ``methods.reuse_fits`` (the default) a step that several fits of a split share is
-    counted once, in the first method of ``methods.run`` that has it."""
+    counted once, in the first method of ``methods.run`` that has it: the jobs compute it once when they run
+    one after another (two that run at the same time both compute it)."""
     images, test_images, categories = counts
     model_seeds = len(methods.get("seeds", [0]))
     height, width = features.geometry.shape
