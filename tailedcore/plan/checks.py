@@ -37,7 +37,7 @@ class PlanChecks:
         if check_devices:
             problems += device_problems(config)
         try:
-            self.features = FeatureSettings.parse(config["features"])  # the typed settings the jobs rebuild
+            FeatureSettings.parse(config["features"])  # what every job rebuilds from its params
         except ValueError as err:
             problems.append(f"the config's features block: {err}")
         for name, block in self.datasets.items():

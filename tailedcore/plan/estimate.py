@@ -351,9 +351,10 @@ def estimate_text(
         options["coreset_ratio"] = options.get("coreset_ratio", 0.1) / 2
     levers = {"coreset_ratio halved": plan(methods_={**methods, **halved})["total"]}
     geometry = features.geometry
-    smaller = replace(geometry, mode="resize", size=(int(geometry.shape[0] * 0.75), int(geometry.shape[1] * 0.75)))
     if geometry.mode == "crop":
         smaller = replace(geometry, crop=int(geometry.crop * 0.75), resize=int(geometry.resize * 0.75))
+    else:
+        smaller = replace(geometry, mode="resize", size=(int(geometry.shape[0] * 0.75), int(geometry.shape[1] * 0.75)))
     smaller = replace(features, geometry=smaller)
     levers["images 3/4 the size per side"] = plan(features_=smaller)["total"]
     seeds = sorted(sizes["seed"].unique())

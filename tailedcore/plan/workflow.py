@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..features.settings import GEOMETRY_KEYS
 from ..runtime.config import FEATURE_RUNTIME_KEYS, resolve_method
 from .checks import PlanChecks
 from .datasets import PlanDatasets, is_given_folder
@@ -97,7 +98,7 @@ class Plan(PlanChecks, PlanPaths, PlanDatasets, PlanTargets):
 
     def geometry_params(self) -> dict:
         """The config keys that decide the geometry (coverage depends on these and on gt_rule only)."""
-        return {k: self.config["features"].get(k) for k in ("geometry", "resize", "crop", "size")}
+        return {k: self.config["features"].get(k) for k in GEOMETRY_KEYS}
 
     def paper_names(self) -> dict:
         """Our methods that regenerate a row the paper quotes (an anomalib entry's ``paper_row``)."""
