@@ -141,3 +141,23 @@ def test_bound_search_torch_refinement_the_cuda_path_is_exact_too():
     np.testing.assert_array_equal(indices, want_i)
     assert indices[0, 0] == 11
     np.testing.assert_allclose(distances, want_d, rtol=2**-23)
+
+
+def test_bound_never_exceeds_the_distance_with_the_norm_of_the_rest_and_its_margins():
+    """The product the pass compares (|b^|^2 - 2 q^ . b^ plus |q^|^2, less e1) is a lower bound of every squared
+    distance after the margin: for queries near, far from and on the bank, rows of very different norms, and
+    the float32 rounding of all of it (the bound the search skips rows on)."""
+    from tailedcore.features.knn_bound import BoundIndex
+
+    rng = np.random.default_rng(5)
+    scales = np.exp(rng.uniform(-3, 3, size=(4000, 1)))  # rest norms over two orders of magnitude
+    memory = (rng.normal(size=(4000, 4)) @ rng.normal(size=(4, 96)) + scales * rng.normal(size=(4000, 96)))
+    memory = memory.astype(np.float32)
+    queries = np.concatenate([memory[:50], memory[50:100] * 30, rng.normal(size=(100, 96)) * 0.01]).astype(np.float32)
+    index = BoundIndex(memory, k=8)
+    _, _, left, shift, e1, e2 = index._queries(queries)
+    products = (left @ index.bank_hat.T).double().numpy()
+    lower = np.sqrt(np.maximum(products + shift[:, None] - e1[:, None], 0.0)) - e2[:, None]
+    truth = np.sqrt(((queries.astype(np.float64)[:, None, :] - memory[index.order].astype(np.float64)[None]) ** 2).sum(-1))
+    assert (lower <= truth).all()
+    assert np.median(truth - lower) < 0.5 * np.median(truth)  # and tight: the norm of the rest is in it
