@@ -7,12 +7,12 @@
 
 ``auto`` picks the fastest by measurement on the machine it runs on: the first search of a size class
 (memory-bank size to the nearest power of two, dimension, k, device, threads) times every backend on a sample
-of the real memory bank and queries (interleaved, best of two; a second or two) and caches the winner per
-machine in ``~/.cache/tailedcore/knn_backends.json`` (``TAILEDCORE_CACHE`` moves it). Which one wins depends on
-the machine and the data (bench/run.py, knn). All are exact: the neighbours are the same up to ties within the
-flat searches' float32 rounding. On CUDA ``auto`` uses faiss-gpu when faiss sees a GPU, else torch on the GPU;
-``bound`` is available there for k = 1. Query blocks are sized so the distance block stays under
-``block_bytes``.
+of the real memory bank and queries (interleaved, best of three; a few seconds) and caches the winner per
+machine (host, CPU model, CPU count) in ``~/.cache/tailedcore/knn_backends.json`` (``TAILEDCORE_CACHE``
+moves it). Which one wins depends on the machine and the data (bench/run.py, knn). All are exact: the
+neighbours are the same up to ties within the flat searches' float32 rounding. On CUDA ``auto`` uses faiss-gpu
+when faiss sees a GPU, else torch on the GPU; ``bound`` is available there for k = 1. Query blocks are sized
+so the distance block stays under ``block_bytes``.
 """
 
 from __future__ import annotations
@@ -128,10 +128,9 @@ def _cache_file():
 
 
 def _machine() -> str:
-    import os
-    import platform
+    from ..runtime.compute import machine_name
 
-    return f"{platform.node()}|{platform.machine()}|{platform.processor()}|{os.cpu_count()}cpu"
+    return machine_name()
 
 
 def size_class(num_memory: int, dim: int, k: int, device, threads: int) -> str:
@@ -141,7 +140,9 @@ def size_class(num_memory: int, dim: int, k: int, device, threads: int) -> str:
 
 def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queries: np.ndarray | None = None) -> str:
     """The fastest exact backend for this machine and size class, measured once and cached: on a sample of the
-    bank and of ``queries`` (the real ones: how much of the bank the bound search skips depends on them)."""
+    bank and CALIBRATION_QUERIES of ``queries`` (the real ones: how much of the bank the bound search skips
+    depends on them), a shorter set drawn with replacement: the choice serves every search of the class, and
+    timed on 64 queries faiss's fixed cost per call made torch look faster where faiss is twice as fast."""
     import json
     import time
 
@@ -172,14 +173,15 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queri
     if queries is None or len(queries) == 0:
         queries = sample[rng.choice(len(sample), size=min(len(sample), CALIBRATION_QUERIES), replace=False)]
         queries = queries + rng.normal(0, 1e-3, queries.shape).astype(np.float32)
-    else:
-        queries = queries[rng.choice(len(queries), size=min(len(queries), CALIBRATION_QUERIES), replace=False)]
+    else:  # a short query set drawn again up to the full count: the choice is kept for every search of the class
+        few = len(queries) < CALIBRATION_QUERIES
+        queries = queries[rng.choice(len(queries), size=CALIBRATION_QUERIES, replace=few)]
     timings = {}
     from .knn_bound import BoundIndex
 
     index = BoundIndex(sample)  # fitted once per search, outside the timing: a search has ~10^6 queries
     index.search(queries[:16], k, chunk)  # the numba kernel compiled or loaded before it is timed
-    for name in candidates * 2:  # interleaved, best of two
+    for name in candidates * 3:  # interleaved, best of three (a run beside another job can be unlucky once)
         started = time.perf_counter()
         if name == "bound":
             index.search(queries, k, chunk)

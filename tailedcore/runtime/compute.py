@@ -34,6 +34,22 @@ def current_device() -> str:
     return _DEVICE
 
 
+def machine_name() -> str:
+    """Host, architecture, CPU model and CPU count: what the cached measurements (the kNN backend ``auto``
+    chose, the time estimate's rates) are keyed by. The CPU model is in the key because a host name can stay
+    while the CPU under it changes (a virtual machine moved, a cluster's nodes sharing one home folder)."""
+    import os
+    import platform
+
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{platform.node()}|{platform.machine()}|{model}|{os.cpu_count()}cpu"
+
+
 def set_threads(threads: int) -> None:
     """Use ``threads`` CPU threads in torch and in the numba kernels (the rule's ``threads:``)."""
     import numba

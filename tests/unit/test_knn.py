@@ -47,6 +47,55 @@ def test_auto_measures_once_per_size_class_and_keeps_the_neighbours(tmp_path, mo
     assert knn.choose_backend(memory, 1, torch.device("cpu")) == "faiss"
 
 
+def test_auto_times_every_backend_on_the_full_calibration_count_even_for_a_short_query_set(tmp_path, monkeypatch):
+    """The choice is cached for the whole size class, so a first search with a handful of queries must not
+    decide it on a handful: every timed search runs CALIBRATION_QUERIES queries drawn from the real ones."""
+    import torch
+
+    from tailedcore.features import knn, knn_bound
+
+    monkeypatch.setenv("TAILEDCORE_CACHE", str(tmp_path))
+    rng = np.random.default_rng(1)
+    memory = rng.normal(size=(4000, 16)).astype(np.float32)
+    queries = rng.normal(size=(64, 16)).astype(np.float32)
+    seen = []
+    flat, bound = knn.knn_search, knn_bound.BoundIndex.search
+    monkeypatch.setattr(knn, "knn_search", lambda q, *a, **kw: seen.append(("flat", len(q))) or flat(q, *a, **kw))
+    monkeypatch.setattr(
+        knn_bound.BoundIndex,
+        "search",
+        lambda self, q, *a, **kw: seen.append(("bound", len(q))) or bound(self, q, *a, **kw),
+    )
+    knn.choose_backend(memory, 1, torch.device("cpu"), queries=queries)
+    timed = [count for _, count in seen if count > 16]  # the 16-query call only compiles the bound kernel
+    assert len(timed) >= 6 and set(timed) == {knn.CALIBRATION_QUERIES}, seen
+
+
+def test_cached_measurements_are_keyed_by_the_cpu_model(monkeypatch):
+    """A host that keeps its name but gets another CPU (a moved virtual machine, cluster nodes sharing a home
+    folder) measures again instead of taking another CPU's choice."""
+    import builtins
+    import io
+
+    from tailedcore.features import knn
+    from tailedcore.plan import estimate
+
+    real_open = builtins.open
+    model = {"name": "Vendor CPU A"}
+
+    def fake_open(path, *args, **kwargs):
+        if str(path) == "/proc/cpuinfo":
+            return io.StringIO(f"processor\t: 0\nmodel name\t: {model['name']}\nflags\t\t: fpu\n")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    first = (knn._machine(), estimate._machine_key("cpu", 2, "lite0", (224, 224)))
+    model["name"] = "Vendor CPU B"
+    second = (knn._machine(), estimate._machine_key("cpu", 2, "lite0", (224, 224)))
+    assert "Vendor CPU A" in first[0] and "Vendor CPU B" in second[0]
+    assert first[0] != second[0] and first[1] != second[1]
+
+
 def test_faiss_search_in_progress_blocks_equals_one_call():
     """The blocks that let a long search log its progress change no number: faiss's own 4096-query blocks
     stay whole and no block falls under its 20-query BLAS threshold (a 5-query tail joins the last block)."""
@@ -151,13 +200,15 @@ def test_bound_never_exceeds_the_distance_with_the_norm_of_the_rest_and_its_marg
 
     rng = np.random.default_rng(5)
     scales = np.exp(rng.uniform(-3, 3, size=(4000, 1)))  # rest norms over two orders of magnitude
-    memory = (rng.normal(size=(4000, 4)) @ rng.normal(size=(4, 96)) + scales * rng.normal(size=(4000, 96)))
+    memory = rng.normal(size=(4000, 4)) @ rng.normal(size=(4, 96)) + scales * rng.normal(size=(4000, 96))
     memory = memory.astype(np.float32)
     queries = np.concatenate([memory[:50], memory[50:100] * 30, rng.normal(size=(100, 96)) * 0.01]).astype(np.float32)
     index = BoundIndex(memory, k=8)
     _, _, left, shift, e1, e2 = index._queries(queries)
     products = (left @ index.bank_hat.T).double().numpy()
     lower = np.sqrt(np.maximum(products + shift[:, None] - e1[:, None], 0.0)) - e2[:, None]
-    truth = np.sqrt(((queries.astype(np.float64)[:, None, :] - memory[index.order].astype(np.float64)[None]) ** 2).sum(-1))
+    truth = np.sqrt(
+        ((queries.astype(np.float64)[:, None, :] - memory[index.order].astype(np.float64)[None]) ** 2).sum(-1)
+    )
     assert (lower <= truth).all()
     assert np.median(truth - lower) < 0.5 * np.median(truth)  # and tight: the norm of the rest is in it
