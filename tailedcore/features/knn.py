@@ -142,7 +142,8 @@ def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queri
     """The fastest exact backend for this machine and size class, measured once and cached: on a sample of the
     bank and CALIBRATION_QUERIES of ``queries`` (the real ones: how much of the bank the bound search skips
     depends on them), a shorter set drawn with replacement: the choice serves every search of the class, and
-    timed on 64 queries faiss's fixed cost per call made torch look faster where faiss is twice as fast."""
+    on 64 queries the fixed cost per call of faiss (its index) and of bound (its first sample) made torch look
+    fastest on a machine where both are twice as fast on real searches."""
     import json
     import time
 
