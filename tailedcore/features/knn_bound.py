@@ -353,17 +353,18 @@ def _refine(products, query_side, bank, first, best):  # pragma: no cover - comp
             if words[w] == 0:
                 continue
             for j in range(8 * w, 8 * w + 8):
-                if mask[j] and _check(row[j], j, i, cut, query_side, bank, first, best):
+                if mask[j] and _check(row[j], (i, first + j, cut), query_side, bank, best):
                     count += 1
                     cut = _cut(best_d[i, k - 1], e2[i])
     return count
 
 
 @njit(inline="always")
-def _check(value, j, i, cut, query_side, bank, first, best):
-    """Row ``j`` of the tile, kept by the pass for query ``i`` (``value`` its product): its bound against the
-    current ``cut``, then the cascade, then its exact distance, inserted where it belongs. Returns 1 when it
-    computed the exact distance, 0 when the row was dropped before."""
+def _check(value, pair, query_side, bank, best):
+    """Tile position ``jj`` of the bank, kept by the pass for query ``i`` (``pair`` = (i, jj, cut); ``value``
+    its product): its bound against the current ``cut``, then the cascade, then its exact distance, inserted
+    where it belongs. Returns 1 when it computed the exact distance, 0 when the row was dropped before."""
+    i, jj, cut = pair
     q_steps, q_suffix, q_rest, queries, shift, e1, _ = query_side
     bank_steps, bank_suffix, bank_rest, memory, order = bank
     best_d, best_i, _ = best
@@ -371,7 +372,6 @@ def _check(value, j, i, cut, query_side, bank, first, best):
     bound = np.float64(value) + shift[i]
     if bound > cut + e1[i]:
         return 0
-    jj = first + j
     for b in range(k):
         if best_i[i, b] == order[jj]:
             return 0
