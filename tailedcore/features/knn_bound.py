@@ -59,7 +59,9 @@ from numba import njit
 UNIT = 2.0**-24  # float32 unit roundoff
 PCA_SAMPLE = 65536  # bank rows the basis is fitted on (any orthonormal basis is exact; this one is tight)
 # CPU: a (1024, 256) float32 product block is 1 MiB, it stays in the core's cache; measured on ELPV's 256-d
-# patch features at k = 32 (product and pass): 1.0 s against 1.3-1.4 s for (256, 4096) and (512, 512)
+# patch features at k = 32 (product and pass): 1.0 s against 1.3-1.4 s for (256, 4096) and (512, 512); on a
+# 2-core AMD EPYC (512 KiB L2) at k = 64 still the fastest of five shapes: 2.2-2.4 s against 2.5-3.1 s for
+# (512, 256), (1024, 128), (256, 512) and (512, 128)
 TILE_QUERIES, TILE_ROWS = 1024, 256
 INITIAL, SEEDS = 4096, 8  # a query's first upper bound: the exact distances of the 8 rows of smallest bound in
 # the bank's first 4,096 rows (a random sample)
