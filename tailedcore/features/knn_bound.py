@@ -19,7 +19,8 @@ the first tile is a sample of the whole bank):
    dimensions (the query (q^, 1) against the row (-2 b^, |b^|^2)): about k / d of the flat search's arithmetic,
    its output (1 MiB) kept in cache.
 2. First, per query block, the same product against the bank's first 4,096 rows (a random sample): the
-   max(k, 8) rows of smallest L there and their exact distances give the first upper bound U of the answer.
+   max(k, 8) rows of smallest L there and their exact distances give the first upper bound U of the answer,
+   and step 3 runs on that product as on a tile (the tiles start after it: U only falls).
 3. One vectorised pass over each query's row of the product marks the rows the margin cannot put above U (a
    byte each, read back eight at a time: most words are zero); every marked row goes through a cascade (its
    rotated distance over the next 32 coordinates, largest variance first, plus the difference of the norms
@@ -188,7 +189,7 @@ class BoundIndex:
             head = min(INITIAL, len(self.memory))
             products = torch.mm(left, self.bank_hat[:head].T)
             computed += _refine(products.numpy(), query_side, bank, 0, (best_d, best_i, SEEDS))
-            for first in range(0, len(self.memory), TILE_ROWS):
+            for first in range(head, len(self.memory), TILE_ROWS):  # the sample's rows are done: the cut only falls
                 last = min(len(self.memory), first + TILE_ROWS)
                 products = torch.mm(left, self.bank_hat[first:last].T, out=buffer[:, : last - first])
                 computed += _refine(products.numpy(), query_side, bank, first, (best_d, best_i, SEEDS))
