@@ -17,3 +17,10 @@ def tiny_dataset(tmp_path_factory):
     )
     write_dataset(root, spec)
     return root, spec
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow tests first (a stable sort: their order among themselves stays the files' order): pytest-xdist
+    hands tests out in this order, so the few minute-long Snakemake runs start at once on every worker instead of
+    one of them starting last while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

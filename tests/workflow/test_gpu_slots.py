@@ -19,7 +19,13 @@ SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 HOLDER = """
 import json, os, sys, time
+from pathlib import Path
 from tailedcore.runtime.gpu import claim_gpu
+go = os.environ.get("HOLDER_GO")  # say ready, then wait for this file: every holder has imported before any claims
+if go:
+    print(json.dumps({"ready": True}), flush=True)
+while go and not Path(go).exists():
+    time.sleep(0.01)
 slot = claim_gpu(timeout=float(sys.argv[2]) if len(sys.argv) > 2 else None, poll_seconds=0.05)
 start = time.time()
 print(json.dumps({"index": slot.index, "visible": os.environ["CUDA_VISIBLE_DEVICES"], "start": start}), flush=True)
@@ -39,7 +45,12 @@ def _holder(tmp_path, seconds: float, env: dict, timeout: float | None = None) -
 
 def test_concurrent_jobs_never_share_a_device(tmp_path):
     devices = 3
-    holders = [_holder(tmp_path, 0.4, {"TAILEDCORE_FAKE_GPUS": str(devices)}) for _ in range(2 * devices)]
+    go = tmp_path / "go"
+    env = {"TAILEDCORE_FAKE_GPUS": str(devices), "HOLDER_GO": str(go)}
+    holders = [_holder(tmp_path, 0.4, env) for _ in range(2 * devices)]
+    for holder in holders:  # python's start and the import, which a loaded machine (another test worker) stretches
+        assert json.loads(holder.stdout.readline()) == {"ready": True}
+    go.touch()
     intervals = []
     for holder in holders:
         out, err = holder.communicate(timeout=60)
