@@ -1,6 +1,14 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+import yaml
+from workflow_copy import TWO_METHODS
 
 from tailedcore.data.synthetic import SyntheticSpec, write_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +25,20 @@ def tiny_dataset(tmp_path_factory):
     )
     write_dataset(root, spec)
     return root, spec
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_run(tmp_path_factory):
+    """The two-method tiny chain (``TWO_METHODS``) run to completion once per test worker: tests that start from a
+    complete run copy it (``copy_run``) rather than each running the same chain again (a minute apiece)."""
+    work = tmp_path_factory.mktemp("finished_tiny_run")
+    config = work / "config.yaml"
+    config.write_text(yaml.safe_dump(TWO_METHODS))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    command = [str(snakemake), "-s", str(ROOT / "Snakefile"), "-d", str(work), "--configfile", str(config)]
+    run = subprocess.run([*command, "--cores", "2"], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return work
 
 
 # The two longest tests (5.5 min each on 2 cores, measured with --durations): they start first, on different workers.

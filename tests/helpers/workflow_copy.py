@@ -37,6 +37,21 @@ def tiny_config(methods: dict) -> dict:
     }
 
 
+# The two-method tiny chain that several tests start from complete (tests/conftest.py: ``finished_tiny_run``).
+TWO_METHODS = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 16}})
+
+
+def copy_run(finished: Path, target: Path) -> Path:
+    """A copy of a finished working directory (results, resources, Snakemake's metadata, file times kept), so a test
+    that needs a complete run does not run the chain again. Every path the run stores is relative to it."""
+
+    def its_config(folder, names):  # the finished run's own config file: the copy gets the test's
+        return ["config.yaml"] if Path(folder) == finished else []
+
+    shutil.copytree(finished, target, symlinks=True, dirs_exist_ok=True, ignore=its_config)
+    return target
+
+
 def copy_workflow(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for part in PARTS:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_copy import doc_with_marker, readme_block, tiny_config
+from workflow_copy import TWO_METHODS, copy_run, doc_with_marker, readme_block
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -31,10 +31,8 @@ def run(line: str, work: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def setup(tmp_path):
-    config = tiny_config({"padim": {"num_channels": 16}})
-    config["methods"]["run"] = ["patchcore", "padim"]
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(TWO_METHODS))
     work = tmp_path / "work"
     work.mkdir()
     return path, work
@@ -97,9 +95,10 @@ def test_after_sigkill_unlock_and_rerun_incomplete_complete_the_run(setup):
 
 
 @pytest.mark.slow
-def test_a_deleted_intermediate_comes_back_by_naming_it_first(setup, tmp_path):
+def test_a_deleted_intermediate_comes_back_by_naming_it_first(setup, tmp_path, finished_tiny_run):
     path, work = setup
-    complete(path, work)
+    copy_run(finished_tiny_run, work)  # a complete run of this config, which Snakemake takes as complete
+    assert "Nothing to be done" in run(command(readme_block("recover-sigterm"), path), work).stderr
     before = tmp_path / "before.npy"
     before.write_bytes((work / FEATURE).read_bytes())
     (work / FEATURE).unlink()
@@ -111,9 +110,9 @@ def test_a_deleted_intermediate_comes_back_by_naming_it_first(setup, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_damaged_file_names_itself_and_the_printed_command_repairs_the_run(setup, tmp_path):
+def test_a_damaged_file_names_itself_and_the_printed_command_repairs_the_run(setup, tmp_path, finished_tiny_run):
     path, work = setup
-    complete(path, work)
+    copy_run(finished_tiny_run, work)  # a complete run of this config
     tables = work / "results" / "tables"
     image = (tables / "tiny_image_auroc.csv").read_text()
     data = (work / FEATURE).read_bytes()

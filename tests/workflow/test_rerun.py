@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from workflow_copy import tiny_config
+from workflow_copy import TWO_METHODS, copy_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -30,9 +30,9 @@ def _planned(workdir: Path, config: dict) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_change(tmp_path):
-    config = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 8}})
-    run = _run(tmp_path, config)
+def test_runtime_knobs_plan_nothing_and_number_knobs_plan_exactly_what_they_change(tmp_path, finished_tiny_run):
+    config = copy.deepcopy(TWO_METHODS)
+    run = _run(copy_run(finished_tiny_run, tmp_path), config)  # a complete run, copied: nothing left to do
     assert run.returncode == 0, run.stderr[-3000:]
     assert _planned(tmp_path, config) == {}
 

@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 import yaml
 from slurm_cluster import SlurmCluster, missing_binaries
-from workflow_copy import copy_workflow, readme_block, tiny_config
+from workflow_copy import TWO_METHODS, copy_workflow, readme_block
 
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 REQUIRED = os.environ.get("TAILEDCORE_REQUIRE_SLURM") == "1"
 
-CONFIG = tiny_config({"run": ["patchcore", "padim"], "padim": {"num_channels": 16}})
+CONFIG = TWO_METHODS  # the config of the local run it is compared with (tests/conftest.py: finished_tiny_run)
 TEST_NODE = [
     "--set-resources",
     "features:gpu=1",
@@ -70,7 +70,7 @@ def _tables(folder: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_readme_slurm_command_runs_every_job_through_slurm(cluster, tmp_path):
+def test_readme_slurm_command_runs_every_job_through_slurm(cluster, tmp_path, finished_tiny_run):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(CONFIG))
     command = readme_block("slurm-command").replace("\\\n", " ")
@@ -98,17 +98,9 @@ def test_readme_slurm_command_runs_every_job_through_slurm(cluster, tmp_path):
     rules = {log.parent.parent.name for log in logs} | {log.parent.name for log in logs}
     assert any("fit_score" in name for name in rules) and any("features" in name for name in rules)
 
-    # the same config run locally gives the same tables
-    local = copy_workflow(tmp_path / "local")
-    run_local = subprocess.run(
-        [str(SNAKEMAKE), "--cores", "2", "--configfile", str(config)],
-        cwd=local,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert run_local.returncode == 0, run_local.stderr[-3000:]
-    ours, reference = _tables(on_slurm), _tables(local)
+    # the same config run locally (once per test worker, shared with the tests that start from a finished run)
+    # gives the same tables
+    ours, reference = _tables(on_slurm), _tables(finished_tiny_run)
     assert set(ours) == set(reference) and len(ours) >= 4
     for name, table in ours.items():
         pd.testing.assert_frame_equal(table, reference[name], check_exact=False, atol=1e-9)
