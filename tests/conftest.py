@@ -1,5 +1,8 @@
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,22 @@ from workflow_copy import TWO_METHODS
 from tailedcore.data.synthetic import SyntheticSpec, write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """The suite's own cache of machine measurements (kNN backend choice, cost model), shared by its workers and
+    the Snakemake runs they start, removed at the end: calibrations taken under the suite's load are slow (2x
+    measured) and must never land in the user's ~/.cache/tailedcore, where ``check`` would keep using them."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller set it, the environment carried it
+        return
+    config._tailedcore_cache = tempfile.mkdtemp(prefix="tailedcore-test-cache-")
+    os.environ["TAILEDCORE_CACHE"] = config._tailedcore_cache
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_tailedcore_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ import pandas as pd
 
 from ..features.settings import FeatureSettings
 from ..runtime.config import resolve_method
-from ..runtime.io import cache_folder
+from ..runtime.io import atomic_text, cache_folder
 
 log = logging.getLogger(__name__)
 GREEDY_EXPONENT = 1.5  # seconds of a 10 % coreset grow like P^1.5 (bench: 200k -> 1M points, real features)
@@ -154,13 +154,33 @@ def rates(device: str, threads: int, backbone: str | None, shape) -> dict:
     except (OSError, ValueError):
         cache = {}
     if key not in cache:
+        _warn_if_busy(path)
         cache[key] = measure_rates(device, threads, backbone, shape)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+        try:  # atomic: two jobs calibrating at once never leave half a file
+            atomic_text(path, json.dumps(cache, indent=1, sort_keys=True))
         except OSError:
             pass  # a read-only home: measured again next time
     return cache[key]
+
+
+def _warn_if_busy(path: Path) -> None:
+    """A warning when other work holds the cores while the rates are measured: they would come out slow (a
+    calibration under a test suite's load read 2x slow) and stay cached."""
+    import os
+
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not on this platform
+        return
+    cores = os.cpu_count() or 1
+    if load >= cores:
+        log.warning(
+            "cost model: calibrating while the machine is busy (load %.1f on %d cores): the estimates will be slow; "
+            "delete %s and run check again on an idle machine",
+            load,
+            cores,
+            path,
+        )
 
 
 def tail_view_count(kind: str) -> int:

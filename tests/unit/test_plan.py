@@ -349,3 +349,26 @@ def test_the_estimate_counts_a_step_that_fits_share_once():
     assert unfiltered["tc_raw"] == pytest.approx(
         sum(fit_parts("tailedcore", {"denoise": False}, **one).values()) - fit_parts("patchcore", {}, **one)["coreset"]
     )
+
+
+def test_calibration_is_cached_in_the_suites_own_folder_and_warns_on_a_busy_machine(monkeypatch, caplog):
+    """The suite never writes the user's ~/.cache/tailedcore (tests/conftest.py); a calibration measured while the
+    cores are busy says so and how to redo it, then is cached atomically for the next call."""
+    import json
+    import os
+    from pathlib import Path
+
+    from tailedcore.plan import estimate
+
+    assert Path(os.environ["TAILEDCORE_CACHE"]).name.startswith("tailedcore-test-cache-")
+    measured = []
+    monkeypatch.setattr(estimate, "measure_rates", lambda *args: measured.append(args) or {"greedy_a": 1.0})
+    monkeypatch.setattr(os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    shape = (7, 1000 + os.getpid() % 1000)  # a key no other test of this worker has cached
+    with caplog.at_level("WARNING", logger="tailedcore.plan.estimate"):
+        assert estimate.rates("cpu", 1, None, shape) == {"greedy_a": 1.0}
+        assert estimate.rates("cpu", 1, None, shape) == {"greedy_a": 1.0}
+    assert len(measured) == 1  # the second call read the cache
+    assert "machine is busy (load 64.0" in caplog.text and "cost_model.json" in caplog.text
+    cached = json.loads(estimate._cache_file().read_text())
+    assert any(key.endswith(f"|cpu|-|7x{shape[1]}") for key in cached)
