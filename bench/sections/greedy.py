@@ -95,11 +95,13 @@ def bench_greedy(args, patches: np.ndarray):
 
 
 def bench_greedy_real(args):
-    """Ours against the full update of the same kernel on 300k real points (ELPV's patch features,
-    bench/real.py, projected to 128-d as a fit does) at the coreset ratios 1 % and 10 %."""
+    """Ours (the deferred kernel) against the clustered kernel of the previous release and the full update of
+    the same arithmetic, on 300k real points (ELPV's patch features, bench/real.py, projected to 128-d as a fit
+    does) at the coreset ratios 1 % and 10 %."""
     from real import real_features
 
     from tailedcore.samplers.greedy import greedy_kcenter, random_projection
+    from tailedcore.samplers.kcenter import greedy_clusters
 
     train = real_features(256, threads=args.threads)["train"]
     rows = np.sort(np.random.default_rng(0).choice(len(train), min(len(train), 300_000 * args.scale), replace=False))
@@ -113,6 +115,17 @@ def bench_greedy_real(args):
         record("greedy", f"real, {ratio:.0%}: ours seconds", ours_seconds, detail=f"{detail}; {100 * work:.2f}% of P*M")
         if args.device != "cpu":
             continue
+        # the clustered kernel of the previous release (every earlier cluster tested on each new centre)
+        clustered_seconds, (clustered, _) = timed(greedy_clusters, points, num_select, 7)
+        same = bool(np.array_equal(ours, clustered))
+        record(
+            "greedy",
+            f"real, {ratio:.0%}: clustered kernel (previous release) seconds",
+            clustered_seconds,
+            detail=f"identical indices: {same}; ours is {clustered_seconds / ours_seconds:.2f}x faster",
+        )
+        if not same:
+            raise SystemExit("greedy: the selection differs from the clustered kernel")
         prefix = min(num_select, 400)
         full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False)
         full_total = full_seconds / prefix * num_select

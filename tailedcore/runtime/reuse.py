@@ -28,7 +28,7 @@ import numpy as np
 from .io import atomic_path
 
 FORMAT = 1  # raise when what a part file holds changes
-_SOURCES = ("samplers/greedy.py", "samplers/kcenter.py", "samplers/lof.py", "features/rows.py")
+_SOURCES = ("samplers/greedy.py", "samplers/kcenter.py", "samplers/deferred.py", "samplers/lof.py", "features/rows.py")
 
 
 def _code_digest() -> str:

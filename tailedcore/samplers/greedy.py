@@ -6,10 +6,12 @@ original code, so the selection is the same.
 
 Two exact implementations:
 
-* CPU (:mod:`tailedcore.samplers.kcenter`, numba, all threads): points grouped by their nearest centre,
-  whole clusters skipped by the triangle inequality, the next centre from a tournament tree over the
-  cluster radii; the work per iteration shrinks as the coreset grows. Its selection equals the full update
-  computed by the same kernel (``prune=False``), index for index (unit tests and bench/).
+* CPU (:mod:`tailedcore.samplers.deferred`, numba, all threads): points grouped by their nearest centre, the
+  next centre from a tournament tree over upper bounds of the cluster radii, and a cluster brought up to
+  date (its members tested on every centre added since, with the triangle inequality and a 32-coordinate
+  lower bound) only when it could hold the next centre. Its selection equals the full update
+  (``prune=False``: :mod:`tailedcore.samplers.kcenter` with every skip off, the same arithmetic) and the
+  clustered kernel of that module, index for index (unit tests and bench/).
 * CUDA (``_greedy_torch``): the full update per iteration as one fused pass on the device, with no host
   synchronisation inside the loop (the next centre is a device tensor).
 """
@@ -22,6 +24,7 @@ import numpy as np
 import torch
 
 from ..runtime.compute import current_device, resolve_device, timed_part
+from .deferred import greedy_deferred
 from .kcenter import greedy_clusters
 
 log = logging.getLogger(__name__)
@@ -103,7 +106,10 @@ def greedy_kcenter(
         selected, work = _greedy_torch(points, num_select, start, torch.device("cuda")), 1.0
     else:
         data = np.ascontiguousarray(points, dtype=np.float32)
-        selected, computed = greedy_clusters(data, int(num_select), int(start), bool(prune), progress)
+        if prune:
+            selected, computed = greedy_deferred(data, int(num_select), int(start), progress)
+        else:
+            selected, computed = greedy_clusters(data, int(num_select), int(start), False, progress)
         work = float(computed) / (num_points * num_select)
     return (selected, work) if return_work else selected
 

@@ -100,6 +100,35 @@ def test_clustered_greedy_equals_the_full_update_and_the_previous_kernel(case):
         assert work < 0.5  # the skips are real
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_deferred_greedy_equals_the_clustered_kernel_and_the_full_update_on_either_thread_count(threads):
+    """The default CPU kernel brings a cluster up to date only when it could hold the next centre, and splits a
+    large refresh over the threads: on 6,000 points of a few wide classes (refreshes with thousands of pending
+    centres and hundreds of members, so both the serial and the threaded paths run), its 1,800 indices equal
+    the clustered kernel's and the full update's, and it computes a small share of the exact distances."""
+    import numba
+
+    from tailedcore.samplers.deferred import greedy_deferred
+    from tailedcore.samplers.kcenter import greedy_clusters
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(6, 48)) * 3
+    points = (centres[rng.integers(6, size=6000)] + rng.normal(size=(6000, 48))).astype(np.float32)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        ours, computed, counts = greedy_deferred(points, 1800, 9, details=True)
+    finally:
+        numba.set_num_threads(before)
+    clustered, _ = greedy_clusters(points, 1800, 9)
+    full, _ = greedy_clusters(points, 1800, 9, prune=False)
+    np.testing.assert_array_equal(ours, clustered)
+    np.testing.assert_array_equal(ours, full)
+    assert computed < 0.2 * 6000 * 1800 and counts["refreshes"] >= 1800
+    assert counts["centre_tests"] > 1024 * 10  # refreshes with many pending centres happened
+    assert (counts["threaded"] > 0) == (numba.config.NUMBA_NUM_THREADS >= threads > 1)
+
+
 def test_greedy_logs_its_progress_with_the_time_left(caplog, monkeypatch):
     import logging
 

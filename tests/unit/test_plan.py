@@ -190,7 +190,7 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     assert seconds["fits"]["patchcore"] == pytest.approx(4 * (greedy + knn))
     text = estimate_text(dataset="d", sizes=sizes, counts=(400, 50, 4), config=config, rates_=rates)
     assert text.startswith("Estimated time of d") and "4 fits" in text
-    assert "What would cut it most: images 3/4 the size per side: about 74 s" in text
+    assert "What would cut it most: images 3/4 the size per side: about 70 s" in text
 
 
 def test_a_coreset_ratio_other_than_the_papers_is_named_in_the_estimate_and_the_captions():
