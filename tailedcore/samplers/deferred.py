@@ -8,8 +8,9 @@ only when it could hold the next centre:
 
 * each cluster keeps an upper bound on its members' distances (its key in a tournament tree, with the index
   of its farthest member for ties); distances only shrink as centres are added, so a stale key is never
-  below the truth, and the next centre lies in the cluster at the top of the tree once that cluster is up
-  to date;
+  below the truth (nor is its index above the true one's: a member that keeps the key's distance has a
+  larger index), and the next centre lies in the cluster at the top of the tree once that cluster is up to
+  date;
 * bringing a cluster up to date (a refresh) tests its members against every centre added since its last
   refresh, in one pass over the members held in a small local buffer: per pending centre the triangle test
   (a member ``i`` of cluster ``j`` can only move to ``c`` if ``|c - c_j| < 2 |i - c_j|``) on the members
@@ -22,6 +23,9 @@ real patch features at 10 % it visits a third of all point-centre pairs, each a 
 the clustered kernel's, so the selection equals its selection and the full update's (``kcenter.greedy_clusters``
 with ``prune=False``), index for index (tests and ``bench/``). The refresh's centre tests and member scans
 run on all threads (members dealt round-robin to the threads, each thread's share still sorted).
+
+Over 300 lines: the refresh, its buffers, the tree and the moves keep one set of invariants (keys never below
+the truth, stamps, sorted shares); split up, they could drift apart.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from .kcenter import (
     bound_coordinates,
 )
 
-PREFETCH = 8  # members ahead whose bound coordinates the layout asks the CPU to fetch
+PREFETCH = 8  # members ahead whose bound coordinates, stamp and point the layout asks the CPU to fetch
 PARALLEL_SCAN = 4096  # a refresh scans on all threads when members x passing centres reaches this
 PARALLEL_TESTS = 1024  # ... and tests the pending centres on all threads when there are this many
 

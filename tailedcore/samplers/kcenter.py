@@ -1,4 +1,7 @@
-"""Exact greedy k-center on the CPU whose work shrinks as the coreset grows (numba, all threads).
+"""Exact greedy k-center on the CPU whose work shrinks as the coreset grows (numba, all threads): the clustered
+kernel. The default CPU kernel is :mod:`tailedcore.samplers.deferred`, which shares this module's distance,
+bound, margins and tree; this one stays as the full update (``prune=False``, the reference every selection is
+checked against) and as the bench's previous kernel.
 
 The selection is the farthest-first rule: start at ``start``, then repeatedly the point farthest from its
 nearest chosen centre, first index on ties; distances are float32 squared distances. Every point belongs to
