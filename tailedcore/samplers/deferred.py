@@ -93,12 +93,12 @@ def _cut(nearest, slack):
 
 
 @njit(fastmath=True, inline="always")
-def _scan(points, a, share, thread, npass, slack):
+def _scan(points, a, thread, npass, slack):
     """One thread's share of a refresh: its members (sorted by distance to their centre) against every
     pending centre that passed the cluster test."""
     ids, dj, nl, lim, st, owner, local_rot = a.ids, a.dj, a.nl, a.lim, a.st, a.owner, a.local_rot
     centre_rot, centre_pts = a.centre_rot, a.centre_pts
-    lo, hi = share[thread], share[thread + 1]
+    lo, hi = a.share[thread], a.share[thread + 1]
     width = local_rot.shape[1]
     exact, tested = 0, 0
     for i in range(npass):
@@ -125,7 +125,7 @@ def _scan(points, a, share, thread, npass, slack):
 def _scan_all(points, a, threads, npass, slack):  # pragma: no cover - compiled by numba
     counts = np.zeros((threads, 2), np.int64)
     for thread in prange(threads):
-        exact, tested = _scan(points, a, a.share, thread, npass, slack)
+        exact, tested = _scan(points, a, thread, npass, slack)
         counts[thread, 0] = exact
         counts[thread, 1] = tested
     for thread in range(threads):
@@ -134,9 +134,12 @@ def _scan_all(points, a, threads, npass, slack):  # pragma: no cover - compiled 
 
 
 @njit(fastmath=True, inline="always")
-def _centre_range(a, j, first, begin, end, radius, threshold):
+def _centre_range(a, j, span, cuts):
     """pass_flag[k - first] = |c_k - c_j|^2 / 4 (with margin) for the pending centres k in begin .. end - 1 that
-    may take a member of cluster j (the bound first, then the exact distance), -1 for the others."""
+    may take a member of cluster j (the bound first, then the exact distance), -1 for the others; ``span =
+    (first, begin, end)``, ``cuts = (radius, threshold)``: the cluster's radius and its bound's cut."""
+    first, begin, end = span
+    radius, threshold = cuts
     centre_rot, centre_pts, flag = a.centre_rot, a.centre_pts, a.pass_flag
     width = centre_rot.shape[1]
     for k in range(begin, end):
@@ -152,10 +155,12 @@ def _centre_range(a, j, first, begin, end, radius, threshold):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _centre_tests(a, j, first, last, radius, threshold, chunks):  # pragma: no cover - compiled by numba
+def _centre_tests(a, j, span, cuts):  # pragma: no cover - compiled by numba
+    """_centre_range over ``span = (first, last, chunks)`` on all threads."""
+    first, last, chunks = span
     step = (last - first + chunks - 1) // chunks
     for chunk in prange(chunks):
-        _centre_range(a, j, first, first + chunk * step, min(last, first + chunk * step + step), radius, threshold)
+        _centre_range(a, j, (first, first + chunk * step, min(last, first + chunk * step + step)), cuts)
 
 
 @njit(cache=True)
@@ -178,8 +183,11 @@ def _link(a, j, x):  # pragma: no cover - compiled by numba
 
 
 @njit(fastmath=True, cache=True)
-def _refresh(points, rot, a, j, total, slack, threads, cutoffs):  # pragma: no cover - compiled by numba
-    """Test cluster j's members on the centres since[j] .. total - 1, move what moves, set j's key."""
+def _refresh(points, rot, a, job, knobs):  # pragma: no cover - compiled by numba
+    """Test cluster j's members on the centres since[j] .. total - 1, move what moves, set j's key; ``job = (j,
+    total)``, ``knobs = (slack, threads, cutoffs)``."""
+    j, total = job
+    slack, threads, cutoffs = knobs
     size = len(a.tree_val) // 2
     radius = a.tree_val[size + j]
     threshold = (np.sqrt(radius / BOUND_SHRINK) + slack) ** 2 if radius > 0 else np.float32(-1.0)
@@ -197,9 +205,9 @@ def _refresh(points, rot, a, j, total, slack, threads, cutoffs):  # pragma: no c
     npass = 0
     if radius > 0 and n > 0:
         if total - first >= cutoffs[1] and threads > 1:
-            _centre_tests(a, j, first, total, radius, threshold, threads)
+            _centre_tests(a, j, (first, total, threads), (radius, threshold))
         else:
-            _centre_range(a, j, first, first, total, radius, threshold)
+            _centre_range(a, j, (first, first, total), (radius, threshold))
         for k in range(first, total):
             if a.pass_flag[k - first] >= 0:
                 a.pass_k[npass] = k
@@ -237,7 +245,7 @@ def _refresh(points, rot, a, j, total, slack, threads, cutoffs):  # pragma: no c
             a.counters[0, 4] += 1
             _scan_all(points, a, used, npass, slack)
         else:
-            exact, tested = _scan(points, a, a.share, 0, npass, slack)
+            exact, tested = _scan(points, a, 0, npass, slack)
             a.counters[0, 0] += exact
             a.counters[0, 1] += tested
     else:  # nothing can move: the members stay, in list order
@@ -265,7 +273,7 @@ def _refresh(points, rot, a, j, total, slack, threads, cutoffs):  # pragma: no c
 
 
 @njit(cache=True)
-def _steps(points, rot, a, state, slack, threads, cutoffs):  # pragma: no cover - compiled by numba
+def _steps(points, rot, a, state, knobs):  # pragma: no cover - compiled by numba
     """Selections until ``state[0]`` (centres chosen) reaches ``state[1]``."""
     size = len(a.tree_val) // 2
     while state[0] < state[1]:
@@ -276,7 +284,7 @@ def _steps(points, rot, a, state, slack, threads, cutoffs):  # pragma: no cover 
             node = left if a.tree_val[left] == a.tree_val[node] and a.tree_idx[left] == a.tree_idx[node] else left + 1
         j = node - size
         if a.since[j] < total:
-            _refresh(points, rot, a, j, total, slack, threads, cutoffs)
+            _refresh(points, rot, a, (j, total), knobs)
             continue
         # up to date: its farthest member is the next centre; the key of j stays an upper bound
         x = a.tree_idx[1]
@@ -341,7 +349,7 @@ def greedy_deferred(points: np.ndarray, num_select: int, start: int, progress: s
     while state[0] < num_select:
         state[1] = min(num_select, state[0] + batch)
         began = time.perf_counter()
-        _steps(points, rot, a, state, np.float32(slack), threads, cutoffs)
+        _steps(points, rot, a, state, (np.float32(slack), threads, cutoffs))
         took = time.perf_counter() - began
         batch = int(np.clip(batch * (2.0 if took < 0.5 else 0.5 if took > 2.0 else 1.0), 16, 65536))
         progress_log.update(int(state[0]))
