@@ -19,6 +19,16 @@ def greedy_points(patches: np.ndarray, num_points: int) -> np.ndarray:
     return random_projection(data, 128, torch.Generator().manual_seed(0))
 
 
+def _same_as_kernel(figure: str, name: str, ours: tuple, kernel, points: np.ndarray, num_select: int) -> None:
+    """Run ``kernel`` (returning (indices, work)) in full from start 7, record its seconds as ``figure`` beside
+    ours (``(indices, seconds)``), and stop the bench when its indices differ."""
+    seconds, (indices, _) = timed(kernel, points, num_select, 7)
+    same = bool(np.array_equal(ours[0], indices))
+    record("greedy", figure, seconds, detail=f"identical indices: {same}; speed-up {seconds / ours[1]:.2f}x")
+    if not same:
+        raise SystemExit(f"greedy: the selection differs from the {name}")
+
+
 def bench_greedy(args, patches: np.ndarray):
     """At each size: ours against the full update of the same kernel (every skip off; its per-iteration cost
     is constant, so it is extrapolated from timed iterations, and those iterations must select the same
@@ -64,16 +74,8 @@ def bench_greedy(args, patches: np.ndarray):
             if not same:
                 raise SystemExit("greedy: the selection differs from the full update")
             if number == 0:
-                previous_seconds, (previous, _) = timed(greedy_pointwise, points, num_select, 7)
-                same = bool(np.array_equal(ours, previous))
-                record(
-                    "greedy",
-                    f"previous point-wise pruned kernel seconds, P={size}",
-                    previous_seconds,
-                    detail=f"identical indices: {same}; speed-up {previous_seconds / ours_seconds:.1f}x",
-                )
-                if not same:
-                    raise SystemExit("greedy: the selection differs from the previous kernel")
+                figure = f"previous point-wise pruned kernel seconds, P={size}"
+                _same_as_kernel(figure, "previous kernel", (ours, ours_seconds), greedy_pointwise, points, num_select)
         prefix = min(num_select, 200)
         ref_seconds, ref = timed(greedy_original, points, prefix, 7)
         ref_total = ref_seconds / prefix * num_select  # constant cost per iteration: a full pass each time
@@ -116,16 +118,8 @@ def bench_greedy_real(args):
         if args.device != "cpu":
             continue
         # the clustered kernel of the previous release (every earlier cluster tested on each new centre)
-        clustered_seconds, (clustered, _) = timed(greedy_clusters, points, num_select, 7)
-        same = bool(np.array_equal(ours, clustered))
-        record(
-            "greedy",
-            f"real, {ratio:.0%}: clustered kernel (previous release) seconds",
-            clustered_seconds,
-            detail=f"identical indices: {same}; ours is {clustered_seconds / ours_seconds:.2f}x faster",
-        )
-        if not same:
-            raise SystemExit("greedy: the selection differs from the clustered kernel")
+        figure = f"real, {ratio:.0%}: clustered kernel (previous release) seconds"
+        _same_as_kernel(figure, "clustered kernel", (ours, ours_seconds), greedy_clusters, points, num_select)
         prefix = min(num_select, 400)
         full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False)
         full_total = full_seconds / prefix * num_select

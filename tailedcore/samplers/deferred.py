@@ -30,14 +30,12 @@ the truth, stamps, sorted shares); split up, they could drift apart.
 
 from __future__ import annotations
 
-import time
 from typing import NamedTuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from ..runtime.logs import ProgressLog
 from .kcenter import (
     BOUND_GROW,
     BOUND_SHRINK,
@@ -49,6 +47,7 @@ from .kcenter import (
     _sqdist,
     _tree_set,
     bound_coordinates,
+    run_in_batches,
 )
 
 PREFETCH = 8  # members ahead whose bound coordinates, stamp and point the layout asks the CPU to fetch
@@ -344,15 +343,13 @@ def greedy_deferred(points: np.ndarray, num_select: int, start: int, progress: s
     _tree_set(a.tree_val, a.tree_idx, 0, nearest[best], best)
     state = np.array([1, 1], np.int64)  # centres chosen, stop
     cutoffs = np.array([PARALLEL_SCAN, PARALLEL_TESTS], np.int64)
-    progress_log = ProgressLog(progress or "greedy coreset", num_select)
-    batch = 64
-    while state[0] < num_select:
-        state[1] = min(num_select, state[0] + batch)
-        began = time.perf_counter()
-        _steps(points, rot, a, state, (np.float32(slack), threads, cutoffs))
-        took = time.perf_counter() - began
-        batch = int(np.clip(batch * (2.0 if took < 0.5 else 0.5 if took > 2.0 else 1.0), 16, 65536))
-        progress_log.update(int(state[0]))
+    knobs = (np.float32(slack), threads, cutoffs)
+
+    def run(done, stop):  # state[0] is done; _steps selects until it reaches stop
+        state[1] = stop
+        _steps(points, rot, a, state, knobs)
+
+    run_in_batches(num_select, progress, run)
     computed = int(num + a.counters[:, 0].sum())  # the first centre's full pass and the exact distances after
     if details:
         counts = a.counters.sum(axis=0)

@@ -391,14 +391,24 @@ def greedy_clusters(points: np.ndarray, num_select: int, start: int, prune: bool
     arrays.pool_rot[:num] = rot[pool[:num]]
     _set_radius(arrays, 0, np.float32(slack))
     state = np.array([num, num], np.int64)  # end of the used pool, distances computed
+    run_in_batches(
+        num_select,
+        progress,
+        lambda done, stop: _steps(points, rot, state, arrays, np.array([int(prune), done, stop, num_chunks], np.int64)),
+    )
+    return arrays.selected, int(state[1])
+
+
+def run_in_batches(num_select: int, progress: str, run) -> None:
+    """``run(done, stop)`` over the selections 1 .. num_select - 1 in batches of 0.5 to 2 s each (16 to 65,536
+    selections), the progress logged after each; ``progress`` names the selection in the log."""
     progress_log = ProgressLog(progress or "greedy coreset", num_select)
     done, batch = 1, 64
     while done < num_select:
         stop = min(num_select, done + batch)
         began = time.perf_counter()
-        _steps(points, rot, state, arrays, np.array([int(prune), done, stop, num_chunks], np.int64))
+        run(done, stop)
         took = time.perf_counter() - began
         batch = int(np.clip(batch * (2.0 if took < 0.5 else 0.5 if took > 2.0 else 1.0), 16, 65536))
         done = stop
         progress_log.update(done)
-    return arrays.selected, int(state[1])
