@@ -135,7 +135,7 @@ def _machine() -> str:
 
 def size_class(num_memory: int, dim: int, k: int, device, threads: int) -> str:
     bucket = 1 << max(0, int(round(np.log2(max(1, num_memory)))))
-    return f"v3|{device.type}|m{bucket}|d{dim}|k{k}|t{threads}"  # v3: the bound backend with the norm of the rest
+    return f"v4|{device.type}|m{bucket}|d{dim}|k{k}|t{threads}"  # v4: the bound backend's bfloat16 product
 
 
 def choose_backend(memory: np.ndarray, k: int, device, chunk: int = 16384, queries: np.ndarray | None = None) -> str:

@@ -50,11 +50,14 @@ REAL_GREEDY_FACTOR = 0.9
 # looks like a small class of its own: 18-53 % measured, docs/diagnostics.md)
 TAIL_NOISE_SHARE = 0.5
 # the bound search against the faster flat backend on a real 10 % bank, for banks of at least BOUND_BANK_ROWS rows
-# (smaller: the flat search wins and auto takes it); bench knn_real measured 2.0-2.7x at 256-d and 3.6-4.3x at
-# 1024-d on two 2-core machines (1.9x and 3.8x before the norm of the rest joined the bound): the low ends, rounded
-BOUND_SPEEDUP = ((256, 2.0), (1024, 3.6))
+# (smaller: the flat search wins and auto takes it), by the precision of its product (bfloat16 where the CPU
+# multiplies it fast, knn_bound._precision): bench knn_real measured, float32 2.0-2.7x at 256-d and 3.6-4.3x at
+# 1024-d on two 2-core machines; bfloat16 2.9-3.3x and 5.6-6.5x on the 2-core AMD EPYC: the low ends, rounded
+BOUND_SPEEDUP = {"float32": ((256, 2.0), (1024, 3.6)), "bfloat16": ((256, 2.8), (1024, 5.5))}
 BOUND_BANK_ROWS = 16_384
-CALIBRATION_VERSION = 7  # 7: the deferred greedy, P^1.6; 6: LOF measured at N = 800, greedy and LOF best of several
+# 8: the bound search's product precision; 7: the deferred greedy, P^1.6; 6: LOF measured at N = 800, greedy and
+# LOF best of several
+CALIBRATION_VERSION = 8
 
 
 def _cache_file() -> Path:
@@ -138,8 +141,11 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     started = time.perf_counter()  # what every job pays before it computes: Python, torch, the package
     subprocess.run([sys.executable, "-c", "import torch, tailedcore.stages.methods"], check=False, timeout=300)
     job_seconds = time.perf_counter() - started
+    from ..features.knn_bound import _precision
+
     return {
         "device": resolve_device(device).type,
+        "bound_precision": _precision("auto", 96) if resolve_device(device).type == "cpu" else "float32",
         "greedy_a": greedy_a,
         "knn_flops": knn_flops,
         "lof_c": lof_c,
@@ -205,19 +211,21 @@ def greedy_seconds(points: float, ratio: float, r: dict) -> float:
     return factor * r["greedy_a"] * points**GREEDY_EXPONENT * (ratio / 0.1) ** exponent
 
 
-def bound_speedup(bank: float, dim: int) -> float:
+def bound_speedup(bank: float, dim: int, precision: str = "float32") -> float:
     """How much faster than the flat search ``auto``'s exact search runs on a real bank: 1 below
-    BOUND_BANK_ROWS, else BOUND_SPEEDUP interpolated in log d (held constant beyond the measured ends)."""
+    BOUND_BANK_ROWS, else BOUND_SPEEDUP of the bound's product ``precision`` interpolated in log d (held constant
+    beyond the measured ends)."""
     if bank < BOUND_BANK_ROWS:
         return 1.0
-    (d0, s0), (d1, s1) = BOUND_SPEEDUP
+    (d0, s0), (d1, s1) = BOUND_SPEEDUP[precision]
     share = float(np.clip(np.log(dim / d0) / np.log(d1 / d0), 0.0, 1.0))
     return float(s0 * (s1 / s0) ** share)
 
 
 def knn_seconds(queries: float, bank: float, dim: int, r: dict) -> float:
     """Seconds of the exact 1-NN of ``queries`` test patches against a real bank of ``bank`` rows."""
-    return 2.0 * queries * bank * dim / (r["knn_flops"] * (bound_speedup(bank, dim) if _on_cpu(r) else 1.0))
+    speedup = bound_speedup(bank, dim, r.get("bound_precision", "float32")) if _on_cpu(r) else 1.0
+    return 2.0 * queries * bank * dim / (r["knn_flops"] * speedup)
 
 
 def fit_parts(

@@ -192,23 +192,59 @@ def test_bound_search_torch_refinement_the_cuda_path_is_exact_too():
     np.testing.assert_allclose(distances, want_d, rtol=2**-23)
 
 
-def test_bound_never_exceeds_the_distance_with_the_norm_of_the_rest_and_its_margins():
-    """The product the pass compares (|b^|^2 - 2 q^ . b^ plus |q^|^2, less e1) is a lower bound of every squared
-    distance after the margin: for queries near, far from and on the bank, rows of very different norms, and
-    the float32 rounding of all of it (the bound the search skips rows on)."""
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_bound_never_exceeds_the_distance_with_the_norm_of_the_rest_and_its_margins(precision):
+    """The bound the pass and the cascade start from (float32: |b^|^2 - 2 q^ . b^ plus |q^|^2, less e1;
+    bfloat16: |q^|^2 + |b^|^2 - 2 q^ . b^ from the rounded product, less c |q^| |b^|), less e2 after the root, is
+    a lower bound of every distance: for queries near, far from and on the bank, rows of very different norms,
+    and the rounding of all of it, with the cascade cut short of the full dimension (the rest's norm from the
+    subtraction)."""
     from tailedcore.features.knn_bound import BoundIndex
 
     rng = np.random.default_rng(5)
     scales = np.exp(rng.uniform(-3, 3, size=(4000, 1)))  # rest norms over two orders of magnitude
-    memory = rng.normal(size=(4000, 4)) @ rng.normal(size=(4, 96)) + scales * rng.normal(size=(4000, 96))
+    memory = rng.normal(size=(4000, 4)) @ rng.normal(size=(4, 320)) + scales * rng.normal(size=(4000, 320))
     memory = memory.astype(np.float32)
-    queries = np.concatenate([memory[:50], memory[50:100] * 30, rng.normal(size=(100, 96)) * 0.01]).astype(np.float32)
-    index = BoundIndex(memory, k=8)
-    _, _, left, shift, e1, e2 = index._queries(queries)
-    products = (left @ index.bank_hat.T).double().numpy()
-    lower = np.sqrt(np.maximum(products + shift[:, None] - e1[:, None], 0.0)) - e2[:, None]
-    truth = np.sqrt(
-        ((queries.astype(np.float64)[:, None, :] - memory[index.order].astype(np.float64)[None]) ** 2).sum(-1)
-    )
+    queries = np.concatenate([memory[:50], memory[50:100] * 30, rng.normal(size=(100, 320)) * 0.01]).astype(np.float32)
+    index = BoundIndex(memory, k=8, precision=precision)
+    assert index.depth < memory.shape[1]  # the rotation stops short: the rest's norms by subtraction
+    lower = index.lower_bounds(queries)
+    truth = np.sqrt(((queries.astype(np.float64)[:, None, :] - memory.astype(np.float64)[None]) ** 2).sum(-1))
     assert (lower <= truth).all()
     assert np.median(truth - lower) < 0.5 * np.median(truth)  # and tight: the norm of the rest is in it
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_bound_search_is_exact_under_either_product_precision(precision):
+    """Both products give the exact neighbours (first index on ties) with the cascade cut short of the full
+    dimension; the bfloat16 one, on any CPU (emulated where it has no bfloat16 units)."""
+    from tailedcore.features.knn_bound import DEPTH, BoundIndex
+
+    rng = np.random.default_rng(6)
+    basis = rng.normal(size=(10, 384))
+    memory = (rng.normal(size=(5000, 10)) @ basis + 0.3 * rng.normal(size=(5000, 384))).astype(np.float32)
+    memory[4000] = memory[17]
+    queries = (rng.normal(size=(700, 10)) @ basis + 0.3 * rng.normal(size=(700, 384))).astype(np.float32)
+    queries[0] = memory[4000]
+    index = BoundIndex(memory, k=16, precision=precision)
+    assert index.depth == 16 + DEPTH < 384 and index.precision == precision
+    distances, indices, computed = index.search(queries, 2, 256)
+    want_d, want_i = _exact_order(queries, memory, 2)
+    np.testing.assert_array_equal(indices, want_i)
+    np.testing.assert_allclose(distances, want_d, rtol=2**-23)
+    assert indices[0, 0] == 17 and computed < 0.2 * len(queries) * len(memory)
+
+
+def test_bound_precision_is_measured_once_and_validated():
+    """``auto`` takes bfloat16 only where this CPU's bfloat16 product is clearly faster (measured once per
+    width, cached); an unknown precision is refused with the choices; CUDA keeps the float32 product."""
+    from tailedcore.features import knn_bound
+
+    choice = knn_bound._precision("auto", 96)
+    assert choice in ("float32", "bfloat16") and knn_bound._PRECISION[96] == choice
+    assert knn_bound._precision("float32", 96) == "float32"
+    with pytest.raises(ValueError, match="float32, bfloat16 or auto"):
+        knn_bound._precision("half", 96)
+    index = knn_bound.BoundIndex(np.ones((10, 8), np.float32), precision="bfloat16")
+    assert index.k == knn_bound.bound_dim(8, "bfloat16") == 8
+    assert knn_bound.bound_dim(256, "bfloat16") + 1 == 96 and knn_bound.bound_dim(1024, "bfloat16") + 1 == 160

@@ -165,9 +165,15 @@ def test_the_time_estimate_follows_its_cost_model_and_names_the_biggest_levers()
     # a bank large enough for the bound search is scored faster than the flat rate, more so at higher d
     large = dict(one, n_train=1000)
     flat = 2.0 * 50 * 28 * 28 * 0.1 * 1000 * 28 * 28 * 256 / 1e10
-    assert fit_parts("patchcore", {}, **large)["scoring"] == pytest.approx(flat / estimate.BOUND_SPEEDUP[0][1])
+    plain = estimate.BOUND_SPEEDUP["float32"]
+    assert fit_parts("patchcore", {}, **large)["scoring"] == pytest.approx(flat / plain[0][1])
     assert estimate.bound_speedup(1e5, 256) < estimate.bound_speedup(1e5, 512) < estimate.bound_speedup(1e5, 1024)
-    assert estimate.bound_speedup(1e5, 2048) == estimate.BOUND_SPEEDUP[1][1] and estimate.bound_speedup(100, 1024) == 1
+    assert estimate.bound_speedup(1e5, 2048) == plain[1][1] and estimate.bound_speedup(100, 1024) == 1
+    # where the calibration found a fast bfloat16 product, the bound search is faster still
+    fast = dict(large, r={**rates, "bound_precision": "bfloat16"})
+    bf16 = estimate.BOUND_SPEEDUP["bfloat16"]
+    assert fit_parts("patchcore", {}, **fast)["scoring"] == pytest.approx(flat / bf16[0][1])
+    assert all(b[1] > p[1] for b, p in zip(bf16, plain))
     # on a GPU the greedy is a full update (linear in the ratio, no real-feature factor) and the kNN a flat search
     gpu = dict(large, r={**rates, "device": "cuda"})
     on_gpu = fit_parts("patchcore", {"coreset_ratio": 0.05}, **gpu)
