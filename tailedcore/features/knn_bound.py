@@ -122,6 +122,8 @@ class BoundIndex:
         self.memory = np.ascontiguousarray(memory)  # no copy when it is float32 already; read through ``order``
         self.precision = "float32" if self.device.type == "cuda" else _precision(precision, 96)
         self.k = min(dim, k or bound_dim(dim, self.precision))
+        # the bfloat16 bound's coefficient c (see _bf16_error), or -1 for the float32 product: the kernel's switch
+        self.coefficient = _bf16_error(self.k + 1) if self.precision == "bfloat16" else -1.0
         self.depth = min(dim, self.k + DEPTH)  # rotated coordinates kept per point
         # the cascade's steps: t = k, k + STEP, ... < depth, then depth
         self.starts = np.append(np.arange(self.k, self.depth, STEP), self.depth).astype(np.int64)
@@ -199,17 +201,21 @@ class BoundIndex:
         rotated, norms, suffix = self.rotate(block)
         hat = self._hat(rotated, suffix)
         hat_sq = (hat.astype(np.float64) ** 2).sum(1)
-        bf16 = (precision or self.precision) == "bfloat16"
-        if bf16:
+        if (precision or self.precision) == "bfloat16":
             left = torch.from_numpy(-2.0 * hat).to(torch.bfloat16)  # -2 is exact: only the rounding of q^
+            # e1: the slack of the pass's float32 threshold (rounding of its sum)
+            e1 = 8.0 * UNIT * (self.bank_hat_sq_max + self.coefficient * np.sqrt(hat_sq * self.bank_hat_sq_max))
         else:
             left = torch.from_numpy(np.concatenate([hat, np.ones((len(block), 1), np.float32)], axis=1))
-        if bf16:  # e1: the slack of the pass's float32 threshold (rounding of its sum)
-            e1 = 8.0 * UNIT * (self.bank_hat_sq_max + _bf16_error(self.k + 1) * np.sqrt(hat_sq * self.bank_hat_sq_max))
-        else:
             e1 = 8.0 * (self.k + 10) * UNIT * (hat_sq + 2.0 * self.bank_hat_sq_max)
         e2 = (3.0 * UNIT + 2.0 * self.rest_error) * (norms + self.bank_norm_max)
         return self._steps(rotated), suffix, left, hat_sq, e1, e2, np.sqrt(hat_sq)
+
+    def _query_side(self, block: np.ndarray) -> tuple:
+        """(the kernel's ``query_side`` of a query block, the product's left side): see :func:`_refine`."""
+        steps, suffix, left, shift, e1, e2, norm = self._queries(block)
+        rest = suffix[:, 0].astype(np.float32)  # the float32 norm of the rest, as in the (k + 1)-vector
+        return (steps, suffix, rest, block, shift, e1, e2, norm, self.coefficient), left
 
     def _bank_side(self) -> tuple:
         """What the refinement reads of the bank: (rotated rows step-major and their suffix norms in tile order,
@@ -219,31 +225,17 @@ class BoundIndex:
         first = (self.bank_steps, self.bank_suffix, rest, self.memory, self.order)
         return first + (self.bank_hat_sq, self.bank_hat_norm, self.bank_sq_low, self.bank_norm_high)
 
-    def _product(self, left, first: int, last: int, buffer: torch.Tensor) -> np.ndarray:
-        """Step 1 for the tile [first, last): (Q, last - first) float32, or bfloat16's bits as uint16."""
-        if self.precision == "bfloat16":  # the raw bits (uint16): the kernel widens them (exact) row by row
-            products = torch.mm(left, self.bank_bf16[first:last].T, out=buffer[:, : last - first])
-            return products.view(torch.int16).numpy().view(np.uint16)
-        return torch.mm(left, self.bank_hat[first:last].T, out=buffer[:, : last - first]).numpy()
-
     def lower_bounds(self, queries: np.ndarray) -> np.ndarray:
-        """(Q, N) float64, the bank in its own order: sqrt of the bound step 3 skips rows on, less e2 (the
-        float64 form the cascade starts from): never above the true distance. For the tests."""
-        steps, suffix, left, shift, e1, e2, norm = self._queries(np.ascontiguousarray(queries, np.float32))
-        dtype = torch.bfloat16 if self.precision == "bfloat16" else torch.float32
-        buffer = torch.empty((len(queries), len(self.memory)), dtype=dtype)
-        products = self._product(left, 0, len(self.memory), buffer)
-        if products.dtype == np.uint16:
-            products = (products.astype(np.uint32) << 16).view(np.float32)
-        products = products.astype(np.float64)
-        if self.precision == "bfloat16":
-            total = shift[:, None] + self.bank_hat_sq[None]
-            products = products + total - _bf16_error(self.k + 1) * norm[:, None] * self.bank_hat_norm[None]
-            lower = products - 1e-12 * total - 1e-30
-        else:
-            lower = products + shift[:, None] - e1[:, None]
+        """(Q, N) float64, the bank in its own order: sqrt of the bound the kernel skips rows on (its
+        :func:`_lower`, the float64 form the cascade starts from), less e2: never above the true distance. For
+        the tests."""
+        query_side, left = self._query_side(np.ascontiguousarray(queries, np.float32))
+        right = self.bank_bf16 if self.coefficient >= 0 else self.bank_hat
+        products = torch.mm(left, right.T)
+        products = products.view(torch.int16).numpy().view(np.uint16) if self.coefficient >= 0 else products.numpy()
+        lower = _lower_all(products, query_side, self._bank_side())
         out = np.empty_like(lower)
-        out[:, self.order] = np.sqrt(np.maximum(lower, 0.0)) - e2[:, None]
+        out[:, self.order] = np.sqrt(np.maximum(lower, 0.0)) - query_side[6][:, None]
         return out
 
     @torch.no_grad()
@@ -263,28 +255,27 @@ class BoundIndex:
         threads = torch.get_num_threads()
         blocks = list(range(0, len(queries), TILE_QUERIES))
         bank = self._bank_side()
-        mode = _bf16_error(self.k + 1) if self.precision == "bfloat16" else -1.0
+        bf16 = self.coefficient >= 0
 
         head = min(INITIAL, len(self.memory))
         # the first upper bound from a larger sample: the first INITIAL rows (a random sample of the bank); after
         # them the cut only falls. The tiles' right sides made once (Python's share of a tile is then a few us)
-        width = TILE_ROWS_BF16 if mode >= 0 else TILE_ROWS
+        width = TILE_ROWS_BF16 if bf16 else TILE_ROWS
         tiles = [(0, head)] + [
             (row, min(len(self.memory), row + width)) for row in range(head, len(self.memory), width)
         ]
-        right = self.bank_bf16 if mode >= 0 else self.bank_hat
+        right = self.bank_bf16 if bf16 else self.bank_hat
         rights = [right[first:last].T for first, last in tiles]
 
         def work(start: int) -> int:
             block = queries[start : start + TILE_QUERIES]
             best_d = np.full((len(block), k), np.inf)
             best_i = np.full((len(block), k), len(self.memory), np.int64)  # original indices
-            steps, suffix, left, shift, e1, e2, norm = self._queries(block)
-            query_side = (steps, suffix, suffix[:, 0].astype(np.float32), block, shift, e1, e2, norm, mode)
+            query_side, left = self._query_side(block)
             buffers = {}  # per tile width: the product's buffer and the kernel's view of it (uint16: bfloat16 bits)
             for first, last in {(0, head), tiles[-1], tiles[min(1, len(tiles) - 1)]}:
                 buffer = torch.empty((len(block), last - first), dtype=right.dtype)
-                view = buffer.view(torch.int16).numpy().view(np.uint16) if mode >= 0 else buffer.numpy()
+                view = buffer.view(torch.int16).numpy().view(np.uint16) if bf16 else buffer.numpy()
                 buffers[last - first] = (buffer, view)
             computed = 0
             for (first, last), tile in zip(tiles, rights):
@@ -494,20 +485,40 @@ def _refine(products, query_side, bank, first, best):  # pragma: no cover - comp
 
 
 @njit(inline="always")
+def _lower(value, i, jj, query_side, bank):
+    """The lower bound on the squared distance of query ``i`` and tile position ``jj`` from their product
+    ``value``, in float64: float32 product, L - e1; bfloat16, |q^|^2 + |b^|^2 - 2 q^ . b^ less c |q^| |b^| (and
+    float64's part)."""
+    shift, e1, q_norm, coefficient = query_side[4], query_side[5], query_side[7], query_side[8]
+    if coefficient >= 0:
+        total = shift[i] + bank[5][jj]
+        return total + np.float64(value) - coefficient * q_norm[i] * bank[6][jj] - 1e-12 * total - 1e-30
+    return np.float64(value) + shift[i] - e1[i]
+
+
+@njit(nogil=True, cache=True)
+def _lower_all(products, query_side, bank):  # pragma: no cover - compiled by numba
+    """:func:`_lower` of every (query, tile position) pair of a product over the whole bank (the tests)."""
+    out = np.empty(products.shape, np.float64)
+    widened = np.empty(products.shape[1], np.uint32)
+    for i in range(products.shape[0]):
+        row = _widen(products[i], widened)
+        for jj in range(products.shape[1]):
+            out[i, jj] = _lower(row[jj], i, jj, query_side, bank)
+    return out
+
+
+@njit(inline="always")
 def _check(value, pair, query_side, bank, best):
     """Tile position ``jj`` of the bank, kept by the pass for query ``i`` (``pair`` = (i, jj, cut); ``value``
     its product): its bound against the current ``cut``, then the cascade, then its exact distance, inserted
     where it belongs. Returns 1 when it computed the exact distance, 0 when the row was dropped before."""
     i, jj, cut = pair
-    q_steps, q_suffix, q_rest, queries, shift, e1, _, q_norm, coefficient = query_side
-    bank_steps, bank_suffix, bank_rest, memory, order, bank_sq, bank_norm = bank[:7]
+    q_steps, q_suffix, q_rest, queries = query_side[:4]
+    bank_steps, bank_suffix, bank_rest, memory, order = bank[:5]
     best_d, best_i = best[:2]
     k = best_d.shape[1]
-    if coefficient >= 0:  # the bfloat16 product: |q^|^2 + |b^|^2 - 2 q^ . b^ less c |q^| |b^| (and float64's part)
-        total = shift[i] + bank_sq[jj]
-        lower = total + np.float64(value) - coefficient * q_norm[i] * bank_norm[jj] - 1e-12 * total - 1e-30
-    else:
-        lower = np.float64(value) + shift[i] - e1[i]
+    lower = _lower(value, i, jj, query_side, bank)
     if lower > cut:
         return 0
     for b in range(k):
