@@ -94,7 +94,9 @@ class Provenance:
         )
 
 
-def shared_coreset(train: FeatureSet, flat, ratio: float, projection_dim: int, generator, *, rows=None, progress=None):
+def shared_coreset(
+    train: FeatureSet, flat, ratio: float, projection_dim: int, generator, *, rows=None, progress="greedy coreset"
+):
     """The greedy coreset of the flattened training patches (of ``rows`` only, when given), through the fit's
     shared parts: PatchCore's is TailedCore's without the filter, SoftPatch's is TailedCore's clean one."""
     from ..samplers.greedy import greedy_coreset
