@@ -145,8 +145,8 @@ rule coverage:
 
 # Every category indexed and every configured split drawn in ONE job, first (priority): all problems of a
 # dataset in one message, a broken category hiding nothing. The summary (and so `all`) waits for it. It holds a
-# fit's threads: the time estimate measures its rates once per machine, with nothing else on those cores (the
-# coverage jobs beside it made them 2.2x slow, and an estimate 1.6x pessimistic, until they are measured again).
+# fit's threads: the time estimate measures its rates here, once per machine, and nothing may run beside it (the
+# coverage jobs beside it made the greedy's rate 2.2x slow and the estimate 1.5x pessimistic).
 rule check_dataset:
     input:
         marker=lambda wc: dataset_marker(wc.dataset),
