@@ -64,3 +64,34 @@ def test_aggregation_matches_the_closed_form_of_the_paper_pipeline():
     second = torch.nn.functional.interpolate(pairs[None], size=(28, 28), mode="bilinear", align_corners=False)[0]
     expected = torch.cat([first, second]).permute(1, 2, 0)
     torch.testing.assert_close(patches, expected, rtol=1e-4, atol=1e-5)
+
+
+def _patchcore_aggregation(feature_maps, pretrain_dim, target_dim):
+    """The original's formulation: F.unfold, channels-first bilinear resize, transpose, adaptive pools."""
+    functional = torch.nn.functional
+    batch, _, height, width = feature_maps[0].shape
+    per_layer = []
+    for fmap in feature_maps:
+        channels, h, w = fmap.shape[1:]
+        unfolded = functional.unfold(fmap, kernel_size=3, padding=1).reshape(batch, -1, h, w)
+        if (h, w) != (height, width):
+            unfolded = functional.interpolate(unfolded, size=(height, width), mode="bilinear", align_corners=False)
+        vectors = unfolded.permute(0, 2, 3, 1).reshape(-1, 1, channels * 9)
+        per_layer.append(functional.adaptive_avg_pool1d(vectors, pretrain_dim))
+    merged = functional.adaptive_avg_pool1d(torch.cat(per_layer, dim=2), target_dim)
+    return merged.reshape(batch, height, width, target_dim)
+
+
+@pytest.mark.parametrize(
+    "shapes, dims",
+    [
+        (((2, 512, 28, 28), (2, 1024, 14, 14)), (1024, 1024)),  # wide_resnet50_2 at 224
+        (((3, 40, 23, 31), (3, 112, 12, 16)), (256, 256)),  # lite0 on a non-square, odd grid
+        (((2, 7, 5, 9), (2, 5, 3, 4)), (16, 8)),
+    ],
+)
+def test_aggregation_is_the_original_pipeline_bit_for_bit(shapes, dims):
+    """The cached features must not move with the layout the aggregation computes in: equal, not close."""
+    gen = torch.Generator().manual_seed(1)
+    maps = [torch.randn(shape, generator=gen) for shape in shapes]
+    assert torch.equal(aggregate_patches(maps, *dims), _patchcore_aggregation(maps, *dims))
