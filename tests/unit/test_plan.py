@@ -378,3 +378,17 @@ def test_calibration_is_cached_in_the_suites_own_folder_and_warns_on_a_busy_mach
     assert "machine is busy (load 64.0" in caplog.text and "cost_model.json" in caplog.text
     cached = json.loads(estimate._cache_file().read_text())
     assert any(key.endswith(f"|cpu|-|7x{shape[1]}") for key in cached)
+
+
+def test_the_feature_rate_of_the_papers_backbone_is_measured_without_its_weights_file(tmp_path, monkeypatch):
+    """A machine that has not fetched wide_resnet50_2's ImageNet file yet still gets the features in its estimate:
+    the rate is timed on the architecture (its arithmetic does not depend on the weights' values)."""
+    import torch
+
+    from tailedcore.features.backbones import WeightsNotFoundError, wrn50_weights_path
+    from tailedcore.plan.estimate import image_rate
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(WeightsNotFoundError):
+        wrn50_weights_path(None)
+    assert image_rate("cpu", "wide_resnet50_2", (64, 64), (64, 64)) > 0
