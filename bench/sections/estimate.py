@@ -113,7 +113,7 @@ def _paper_run(args, label: str, greedy_seconds, flops: float, rates: tuple):
         "estimate",
         f"full paper run, 30 settings x 4 methods (hours){label}",
         total / 3600,
-        detail=(f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s ({wrn_source})"),
+        detail=f"device {args.device}, {args.threads} threads; WRN50 at {wrn_images:.1f} images/s ({wrn_source})",
     )
     if args.device == "cuda":
         gpus = sorted({1, 8, torch.cuda.device_count()})

@@ -46,8 +46,7 @@ def bench_greedy(args, patches: np.ndarray):
         points = greedy_points(patches, size)
         num_select = size // 10
         detail = f"P={size} d=128 M={num_select}"
-        # both sides best of several (the full update's prefix of three, ours of two): the speed of this shared
-        # machine moves between runs (the same kernels read 10.7x and 8.3x at 1 % in two sessions)
+        # both sides best of several (the full update's prefix of three, ours of two), as in bench_greedy_real
         ours_seconds, (ours, work) = timed(greedy_kcenter, points, num_select, 7, args.device, True, True, repeat=2)
         record(
             "greedy", f"ours seconds, P={size}", ours_seconds, detail=f"{detail}; {100 * work:.2f}% of P*M distances"
