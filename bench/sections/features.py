@@ -40,15 +40,7 @@ def bench_features(args, work: Path) -> np.ndarray:
         extract_category, index, "pool", config, work / "features", extractor, threads=args.threads, repeat=2
     )
     end_to_end = len(index) / seconds
-    batch = torch.randn(config.batch_size, 3, args.image_size, args.image_size, device=extractor.device)
-
-    @torch.no_grad()
-    def forwards():
-        for _ in range(0, len(index), config.batch_size):
-            extractor.backbone.forward(batch)
-
-    bare_seconds, _ = timed(forwards, repeat=2)
-    bare = len(index) / bare_seconds
+    bare = _bare_forward_rate(extractor, len(index), args.image_size)
     record("features", "end-to-end images/s", end_to_end, detail=f"{len(index)} images {args.image_size}px")
     record("features", "bare forward images/s", bare)
     record("features", "end-to-end / bare forward", end_to_end / bare, ">= 0.8", end_to_end / bare >= 0.8)
@@ -110,15 +102,7 @@ def _bench_wrn50(args, work: Path, index) -> None:
     seconds, _ = timed(
         extract_category, images, "pool", config, work / "wrn", extractor, threads=args.threads, repeat=2
     )
-    batch = torch.randn(config.batch_size, 3, 224, 224, device=extractor.device)
-
-    @torch.no_grad()
-    def forwards():
-        for _ in range(0, len(images), config.batch_size):
-            extractor.backbone.forward(batch)
-
-    bare_seconds, _ = timed(forwards, repeat=2)
-    rate, bare = len(images) / seconds, len(images) / bare_seconds
+    rate, bare = len(images) / seconds, _bare_forward_rate(extractor, len(images), 224)
     record(
         "features",
         "wide_resnet50_2 end-to-end images/s",
@@ -126,3 +110,18 @@ def _bench_wrn50(args, work: Path, index) -> None:
         detail=f"{len(images)} images, resize 256 crop 224, 1024-d float32; bare forward {bare:.1f} images/s "
         f"(end-to-end / bare {rate / bare:.2f})",
     )
+
+
+def _bare_forward_rate(extractor, count: int, size: int) -> float:
+    """Images/s of the backbone's forward alone on ``count`` random size x size images in the extractor's
+    batches, best of two: the reference of the end-to-end figures."""
+    batch_size = extractor.config.batch_size
+    batch = torch.randn(batch_size, 3, size, size, device=extractor.device)
+
+    @torch.no_grad()
+    def forwards():
+        for _ in range(0, count, batch_size):
+            extractor.backbone.forward(batch)
+
+    seconds, _ = timed(forwards, repeat=2)
+    return count / seconds
